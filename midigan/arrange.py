@@ -1,0 +1,119 @@
+"""Pitches + preset -> timed notes -> a MIDI file.
+
+The model only makes pitches; a preset decides when and how loud they sound.
+Times here are in beats (quarter notes), so the same notes serve an offline file
+at a fixed tempo and a live player that follows a DAW's changing clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .presets import SCALES, Preset
+
+TICKS_PER_BEAT = 480
+
+
+@dataclass(frozen=True)
+class Note:
+    start: float  # beats from the start
+    duration: float  # beats
+    pitch: int
+    velocity: int
+
+
+def _snap_table(key_pc: int, scale: str) -> np.ndarray:
+    """128-entry table: each MIDI pitch -> the nearest pitch in the scale (ties go down)."""
+    allowed = np.zeros(128, dtype=bool)
+    for iv in SCALES[scale]:
+        allowed[(key_pc + iv) % 12::12] = True
+    table = np.arange(128)
+    for p in range(128):
+        for d in (0, -1, 1, -2, 2, -3, 3):
+            if 0 <= p + d < 128 and allowed[p + d]:
+                table[p] = p + d
+                break
+    return table
+
+
+def shape_pitches(pitches, preset: Preset) -> np.ndarray:
+    """Snap pitches into the preset's key and scale, then fold octaves into its range."""
+    p = np.asarray(pitches, dtype=np.int64)
+    if preset.scale != "chromatic":
+        p = _snap_table(preset.key_pc, preset.scale)[p]
+    # Octave folding keeps the pitch class, so a snapped note stays in the scale.
+    low, high = preset.low, preset.high
+    p = np.where(p < low, p + 12 * ((low - p + 11) // 12), p)
+    p = np.where(p > high, p - 12 * ((p - high + 11) // 12), p)
+    return p
+
+
+class Arranger:
+    """Turns successive pitch sequences into notes on one continuous step grid."""
+
+    def __init__(self, preset: Preset, seed: int = 0):
+        self.preset = preset
+        self.rng = np.random.default_rng(seed)
+        self.step = 0  # grid position (in steps) where the next note starts
+        self.count = 0  # notes arranged so far (drives the rhythm cycle)
+
+    def arrange(self, pitches) -> list[Note]:
+        pr = self.preset
+        sb = pr.step_beats
+        out = []
+        shaped = shape_pitches(pitches, pr)
+        jitter = (self.rng.integers(-pr.humanize, pr.humanize + 1, size=len(shaped))
+                  if pr.humanize else np.zeros(len(shaped), dtype=np.int64))
+        for i, p in enumerate(shaped):
+            slots = pr.rhythm[self.count % len(pr.rhythm)]
+            start = self.step * sb
+            if self.step % 2 == 1:  # swing delays the off-beat step
+                start += pr.swing * sb
+            length = slots * sb - (pr.swing * sb if self.step % 2 == 1 else 0.0)
+            vel = pr.velocity + int(jitter[i])
+            if pr.accent and abs(start - round(start)) < 1e-9:  # on a beat
+                vel += pr.accent
+            out.append(Note(start, length * pr.gate, int(p), int(min(127, max(1, vel)))))
+            self.step += slots
+            self.count += 1
+        return out
+
+
+def arrange(sequences, preset: Preset, seed: int = 0) -> list[Note]:
+    """Arrange one or more pitch sequences, one after another, into notes."""
+    arr = Arranger(preset, seed)
+    notes = []
+    for seq in sequences:
+        notes.extend(arr.arrange(seq))
+    return notes
+
+
+def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
+    """A type-1 MIDI file: a tempo track and one piano track on the preset's channel."""
+    import mido
+
+    ch = preset.channel - 1
+    meta = mido.MidiTrack([
+        mido.MetaMessage("track_name", name=title, time=0),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(preset.bpm), time=0),
+        mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
+    ])
+    events = []  # (tick, order, message); note-offs sort before note-ons at one tick
+    for n in notes:
+        on = round(n.start * TICKS_PER_BEAT)
+        off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
+        events.append((on, 1, n.pitch, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
+        events.append((off, 0, n.pitch, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
+    events.sort(key=lambda e: e[:3])
+    piano = mido.MidiTrack([
+        mido.MetaMessage("track_name", name="piano", time=0),
+        mido.Message("program_change", channel=ch, program=0, time=0),
+    ])
+    last = 0
+    for tick, _o, _p, msg in events:
+        piano.append(msg.copy(time=tick - last))
+        last = tick
+    mf = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    mf.tracks.extend([meta, piano])
+    return mf

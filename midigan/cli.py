@@ -1,0 +1,200 @@
+"""The `midigan` command line: commands only; the work lives in the modules.
+
+Domain errors are plain ValueError/OSError subclasses raised by the library and
+turned into one-line click errors here, so a user never sees a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+def friendly(fn):
+    """Turn library errors into a one-line `Error: ...` and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except (ValueError, OSError, RuntimeError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+                msg = f"{msg}: {e.filename}"
+            raise click.ClickException(msg) from None
+        except ImportError as e:
+            raise click.ClickException(f"{e.name or e} is not installed ({_extra_hint(e)})") from None
+    return wrapper
+
+
+def _extra_hint(e: ImportError) -> str:
+    name = (e.name or "").split(".")[0]
+    if name in ("torch", "onnx", "tqdm", "onnxscript"):
+        return "training and export need: pip install 'midigan[train]'"
+    if name == "matplotlib":
+        return "plots need: pip install 'midigan[plot]'"
+    if name == "sklearn":
+        return "evaluate needs: pip install 'midigan[eval]'"
+    return "reinstall midigan"
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write through a temp file beside `path` and rename, so a failure leaves the old file."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output path is a folder: {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {parent}")
+    tmp = parent / f".{path.name}.tmp{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="midigan")
+def main():
+    """Piano ideas from an LSTM-GAN, written to MIDI files or played live into a DAW."""
+
+
+# ------------------------------------------------------------------ offline generation
+
+@main.command()
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default="midigan.mid",
+              show_default=True, help="MIDI file to write.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="ONNX generator (default: the shipped export/default.onnx).")
+@click.option("--count", type=int, default=1, show_default=True,
+              help="Sequences to generate, written one after another.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same file).")
+@click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
+@click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature, overriding the preset.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Also draw a piano roll PNG here.")
+@friendly
+def generate(output, model, count, seed, preset, bpm, temperature, plot):
+    """Generate piano music into a MIDI file."""
+    from .arrange import arrange, to_midi_file
+    from .presets import load_preset, override
+    from .runtime import Generator
+
+    if count < 1:
+        raise click.BadParameter(f"must be at least 1, got {count}", param_hint="--count")
+    if seed < 0:
+        raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
+    pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
+    gen = Generator(model)
+    seqs = gen.generate(count, seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature)
+    notes = arrange(seqs, pr, seed=seed)
+    mf = to_midi_file(notes, pr)
+    write_atomic(Path(output), lambda p: mf.save(str(p)))
+    click.echo(f"wrote {output}: {count} sequence(s), {len(notes)} notes, "
+               f"{mf.length:.1f} s at {pr.bpm:g} BPM ({pr.name})")
+    if plot:
+        from .plots import piano_roll
+        write_atomic(Path(plot), lambda p: piano_roll(notes, p, title=f"{Path(gen.path).name} seed {seed}"))
+        click.echo(f"wrote {plot}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+@friendly
+def info(model, as_json):
+    """Show a model's metadata."""
+    from .runtime import default_model_path, read_metadata
+
+    path = model or default_model_path()
+    meta = read_metadata(path)
+    if as_json:
+        click.echo(json.dumps(meta, indent=2, sort_keys=True))
+        return
+    click.echo(f"{path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+    width = max(len(k) for k in meta)
+    for k in sorted(meta):
+        click.echo(f"  {k:<{width}}  {meta[k]}")
+
+
+@main.command("presets")
+@friendly
+def presets_cmd():
+    """List the shipped presets."""
+    from .presets import list_presets
+
+    for p in list_presets():
+        click.echo(f"{p.name:<10} {p.bpm:>5g} BPM  step {p.step:<5} {p.key:>2} {p.scale:<15} {p.description}")
+
+
+# ------------------------------------------------------------------ corpus, training, export
+
+@main.command()
+@click.argument("folder", type=click.Path())
+@click.option("--no-cache", is_flag=True, help="Parse every file again, ignoring the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@click.option("--show-skipped", is_flag=True, help="List every skipped file with its reason.")
+@friendly
+def corpus(folder, no_cache, as_json, show_skipped):
+    """Parse a folder of MIDI files and print its statistics."""
+    from .corpus import load_corpus
+
+    c = load_corpus(folder, use_cache=not no_cache)
+    st = c.stats()
+    if as_json:
+        st["skipped_files"] = [{"file": n, "reason": r} for n, r in c.skipped]
+        click.echo(json.dumps(st, indent=2))
+        return
+    click.echo(f"{st['files']} files: {st['parsed']} parsed, {st['skipped']} skipped; "
+               f"{st['notes']} notes, {st['hours']} hours; "
+               f"split {st['train_files']} train / {st['validation_files']} validation / {st['test_files']} test; "
+               f"{st['dropped_out_of_range']} notes outside 21-108 dropped")
+    for n, r in (c.skipped if show_skipped else c.skipped[:10]):
+        click.echo(f"  skipped {n}: {r}")
+    if not show_skipped and len(c.skipped) > 10:
+        click.echo(f"  ... and {len(c.skipped) - 10} more (--show-skipped)")
+
+
+@main.command()
+@click.argument("folder", type=click.Path())
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+              help="Run folder: checkpoint.pt, log.csv and plots go here.")
+@click.option("--config", "config", default="default", show_default=True,
+              help="Named config (seed, default, tiny) or a TOML file.")
+@click.option("--epochs", type=int, default=None, help="Train this many epochs in all (overrides the config).")
+@click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly
+def train(folder, out, config, epochs, seed, resume, device, quiet):
+    """Train an LSTM-GAN on a folder of MIDI files."""
+    from .training.train import run_training
+
+    run_training(folder, out, config=config, epochs=epochs, seed=seed, resume=resume,
+                 device=device, progress=not quiet)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True,
+              help="ONNX file to write.")
+@friendly
+def export(checkpoint, output):
+    """Export a checkpoint's generator to a self-describing ONNX file."""
+    from .training.export import export_onnx
+
+    diff, size = export_onnx(checkpoint, output, command=" ".join(["midigan"] + sys.argv[1:]))
+    click.echo(f"wrote {output} ({size / 1e6:.2f} MB); torch vs onnxruntime max abs diff {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Presets: TOML files that say how generated pitches are played.
+
+A preset is data, never code: every key is checked against a fixed schema, and a
+bad one is a ValueError naming the preset, the key and the value.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .encoding import PITCH_HIGH, PITCH_LOW
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLATS = {"DB": "C#", "EB": "D#", "GB": "F#", "AB": "G#", "BB": "A#"}
+
+# Scale intervals in semitones above the key.
+SCALES = {
+    "chromatic": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "harmonic-minor": (0, 2, 3, 5, 7, 8, 11),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "pentatonic": (0, 2, 4, 7, 9),
+    "minor-pentatonic": (0, 3, 5, 7, 10),
+    "whole-tone": (0, 2, 4, 6, 8, 10),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str = "custom"
+    description: str = ""
+    bpm: float = 100.0  # quarter notes per minute
+    step: str = "1/16"  # one generated note per step, as a fraction of a whole note
+    rhythm: tuple[int, ...] = (1,)  # steps each note lasts, cycled (e.g. [2, 1, 1])
+    gate: float = 0.9  # share of its slot a note sounds, 0 < gate <= 1
+    swing: float = 0.0  # delay of every second step, as a share of a step (0..0.5)
+    velocity: int = 80  # base velocity 1..127
+    humanize: int = 0  # random velocity spread +- this (0..40)
+    accent: int = 0  # added on each beat's downbeat (0..40)
+    key: str = "C"
+    scale: str = "chromatic"  # chromatic leaves pitches as generated
+    low: int = PITCH_LOW  # range: pitches are folded by octaves into [low, high]
+    high: int = PITCH_HIGH
+    channel: int = 1  # MIDI channel 1..16
+    morph: float = 0.25  # how far the noise walks per sequence in a stream (0 = frozen, 1 = new)
+    noise_scale: float = 1.0  # spread of the generator's input noise
+    temperature: float = 1.0  # sampling temperature for categorical models
+    source: str = field(default="", compare=False)  # where it was read from
+
+    @property
+    def step_beats(self) -> float:
+        """Length of one step in quarter notes."""
+        return float(Fraction(self.step) * 4)
+
+    @property
+    def key_pc(self) -> int:
+        return NOTE_NAMES.index(_norm_key(self.key))
+
+
+def _norm_key(k: str) -> str:
+    k = k.strip().upper()
+    return _FLATS.get(k, k)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Preset) if f.name != "source"}
+
+
+def _check(name: str, key: str, ok: bool, value, why: str):
+    if not ok:
+        raise ValueError(f"preset {name!r}: {key} = {value!r} is invalid ({why})")
+
+
+def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
+    """Build and validate a Preset from a dict (a parsed TOML table)."""
+    data = dict(data)
+    name = str(data.pop("name", name))
+    for k in data:
+        if k not in _FIELDS:
+            raise ValueError(f"preset {name!r}: unknown key {k!r} (known: {', '.join(sorted(_FIELDS))})")
+    vals = {}
+    for k, v in data.items():
+        typ = _FIELDS[k].type
+        if typ == "float":
+            _check(name, k, isinstance(v, (int, float)) and not isinstance(v, bool), v, "expected a number")
+            v = float(v)
+        elif typ == "int":
+            _check(name, k, isinstance(v, int) and not isinstance(v, bool), v, "expected an integer")
+        elif typ == "str":
+            _check(name, k, isinstance(v, str), v, "expected a string")
+        elif k == "rhythm":
+            _check(name, k, isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool)
+                                                              and 1 <= x <= 64 for x in v),
+                   v, "expected a non-empty list of step counts 1..64")
+            v = tuple(v)
+        vals[k] = v
+    p = Preset(name=name, source=source, **vals)
+    _check(name, "bpm", 20 <= p.bpm <= 400, p.bpm, "20..400")
+    try:
+        step = Fraction(p.step)
+    except (ValueError, ZeroDivisionError):
+        step = Fraction(0)
+    _check(name, "step", Fraction(1, 64) <= step <= 1, p.step, "a fraction like '1/16', between 1/64 and 1")
+    _check(name, "gate", 0 < p.gate <= 1, p.gate, "0 < gate <= 1")
+    _check(name, "swing", 0 <= p.swing <= 0.5, p.swing, "0..0.5")
+    _check(name, "velocity", 1 <= p.velocity <= 127, p.velocity, "1..127")
+    _check(name, "humanize", 0 <= p.humanize <= 40, p.humanize, "0..40")
+    _check(name, "accent", 0 <= p.accent <= 40, p.accent, "0..40")
+    _check(name, "key", _norm_key(p.key) in NOTE_NAMES, p.key, "a note name like C, F# or Bb")
+    _check(name, "scale", p.scale in SCALES, p.scale, "one of " + ", ".join(SCALES))
+    _check(name, "low", PITCH_LOW <= p.low <= PITCH_HIGH, p.low, f"{PITCH_LOW}..{PITCH_HIGH}")
+    _check(name, "high", PITCH_LOW <= p.high <= PITCH_HIGH, p.high, f"{PITCH_LOW}..{PITCH_HIGH}")
+    _check(name, "high", p.high - p.low >= 11, p.high, "the range low..high must span at least 12 keys")
+    _check(name, "channel", 1 <= p.channel <= 16, p.channel, "1..16")
+    _check(name, "morph", 0 <= p.morph <= 1, p.morph, "0..1")
+    _check(name, "noise_scale", 0 < p.noise_scale <= 4, p.noise_scale, "0 < noise_scale <= 4")
+    _check(name, "temperature", 0.05 <= p.temperature <= 4, p.temperature, "0.05..4")
+    return p
+
+
+def presets_dir() -> Path:
+    """The shipped presets: inside the installed package, or beside it in a checkout."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "_data" / "presets", here.parent / "presets"):
+        if d.is_dir():
+            return d
+    raise FileNotFoundError("the shipped presets folder is missing; reinstall midigan")
+
+
+def read_preset(path) -> Preset:
+    """Read one TOML preset file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot read preset {str(path)!r}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"preset {path.name!r} is not valid TOML: {e}") from None
+    return make_preset(data, name=path.stem, source=str(path))
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A shipped preset by name (e.g. 'nocturne'), or a TOML file by path."""
+    s = str(name_or_path)
+    if s.endswith(".toml") or "/" in s or "\\" in s:
+        return read_preset(s)
+    path = presets_dir() / f"{s}.toml"
+    if not path.is_file():
+        names = ", ".join(p.name for p in list_presets())
+        raise ValueError(f"unknown preset {s!r} (shipped: {names})")
+    return read_preset(path)
+
+
+def list_presets() -> list[Preset]:
+    return [read_preset(p) for p in sorted(presets_dir().glob("*.toml"))]
+
+
+def override(p: Preset, **changes) -> Preset:
+    """A copy with CLI overrides applied (None means 'keep'), validated again."""
+    data = {k: getattr(p, k) for k in _FIELDS}
+    data.update({k: v for k, v in changes.items() if v is not None})
+    data["rhythm"] = list(data["rhythm"])
+    return make_preset(data, name=p.name, source=p.source)

@@ -1,0 +1,192 @@
+"""The torch-free runtime: load a midigan ONNX generator, check it, make pitches.
+
+Two graph kinds exist, named by the ``output`` metadata key:
+
+- ``sequence`` (the paper's design): noise[batch, steps, noise_dim] -> pitch[batch, steps],
+  one tanh value per note in the pitch-linear encoding.
+- ``step`` (autoregressive): noise[batch, noise_dim], prev[batch], h, c ->
+  logits[batch, 88], h_out, c_out. The runtime samples a key per step and feeds
+  it back, carrying the LSTM state, so a live stream can run forever.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .encoding import ENCODINGS, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode
+
+FORMAT = "midigan"
+FORMAT_VERSION = 1  # bump when the graph contract changes; the runtime refuses others
+OUTPUTS = ("sequence", "step")
+REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
+            "encoding", "output")
+BOS = N_PITCHES  # the 'previous pitch' fed at the start of a step-model stream
+
+IO = {
+    "sequence": (("noise",), ("pitch",)),
+    "step": (("noise", "prev", "h", "c"), ("logits", "h_out", "c_out")),
+}
+
+
+class ModelError(ValueError):
+    """A file that is not a usable midigan model."""
+
+
+def default_model_path() -> Path:
+    """The shipped default model: inside the installed package, or in a checkout's export/."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "_data" / "export", here.parent / "export"):
+        if (d / "default.onnx").is_file():
+            return d / "default.onnx"
+    raise ModelError("the shipped default model (export/default.onnx) is missing; pass --model PATH")
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The midigan metadata of an ONNX file, checked; raises ModelError otherwise."""
+    return _check_meta(_session(path, 1)[1], path)
+
+
+def _session(path, threads: int):
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"no such model file: {path}")
+    opts = ort.SessionOptions()
+    # One intra-op thread: these graphs are small, and a live player shares the CPU.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path} is not a loadable ONNX model ({first})") from None
+    return sess, dict(sess.get_modelmeta().custom_metadata_map)
+
+
+def _check_meta(meta: dict, path) -> dict:
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a midigan model (its metadata has no format='midigan')")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(f"{path}: midigan metadata is missing {', '.join(missing)}")
+    v = meta["format_version"]
+    if v != str(FORMAT_VERSION):
+        raise ModelError(f"{path}: midigan format version {v!r} is not supported "
+                         f"(this runtime reads version {FORMAT_VERSION})")
+    if meta["encoding"] not in ENCODINGS:
+        raise ModelError(f"{path}: unknown encoding {meta['encoding']!r}")
+    if meta["output"] not in OUTPUTS:
+        raise ModelError(f"{path}: unknown output kind {meta['output']!r}")
+    try:
+        ints = {k: int(meta[k]) for k in ("seq_len", "noise_dim", "pitch_low", "pitch_high")}
+    except ValueError:
+        raise ModelError(f"{path}: metadata has a non-integer size") from None
+    if (ints["pitch_low"], ints["pitch_high"]) != (PITCH_LOW, PITCH_HIGH):
+        raise ModelError(f"{path}: pitch range {ints['pitch_low']}-{ints['pitch_high']} is not the piano's")
+    if not (1 <= ints["seq_len"] <= 100_000 and 1 <= ints["noise_dim"] <= 4096):
+        raise ModelError(f"{path}: metadata sizes out of range")
+    return meta
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation: walks Gaussian noise without shrinking its norm."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = float(np.dot(a.ravel(), b.ravel()) / max(na * nb, 1e-12))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+class Generator:
+    """A loaded midigan ONNX generator."""
+
+    def __init__(self, path=None, threads: int = 1):
+        self.path = Path(path) if path else default_model_path()
+        self.session, meta = _session(self.path, threads)
+        self.meta = _check_meta(meta, self.path)
+        self.kind = self.meta["output"]
+        self.encoding = self.meta["encoding"]
+        self.seq_len = int(self.meta["seq_len"])
+        self.noise_dim = int(self.meta["noise_dim"])
+        ins = tuple(i.name for i in self.session.get_inputs())
+        outs = tuple(o.name for o in self.session.get_outputs())
+        if (ins, outs) != IO[self.kind]:
+            raise ModelError(f"{self.path}: graph inputs {ins} / outputs {outs} do not match "
+                             f"a {self.kind!r} model")
+        if self.kind == "step":
+            h = self.session.get_inputs()[2].shape  # [layers, batch, hidden]
+            self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
+
+    # -------------------------------------------------------------- batch generation
+
+    def generate(self, count: int, seed: int = 0, noise_scale: float = 1.0,
+                 temperature: float = 1.0) -> np.ndarray:
+        """`count` independent sequences of MIDI pitches, shape (count, seq_len)."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        rng = np.random.default_rng(seed)
+        if self.kind == "sequence":
+            z = rng.standard_normal((count, self.seq_len, self.noise_dim)).astype(np.float32) * noise_scale
+            return self._run_sequence(z)
+        z = rng.standard_normal((count, self.noise_dim)).astype(np.float32) * noise_scale
+        state = self.initial_state(count)
+        return self._run_steps(z, state, np.full(count, BOS, np.int64), self.seq_len, rng, temperature)[0]
+
+    def initial_state(self, batch: int = 1):
+        shape = (self.layers, batch, self.hidden)
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+    def _run_sequence(self, z: np.ndarray) -> np.ndarray:
+        (y,) = self.session.run(None, {"noise": z})
+        return decode(y, "pitch-linear")
+
+    def _run_steps(self, z, state, prev, steps, rng, temperature):
+        h, c = state
+        out = np.empty((len(z), steps), np.int64)
+        feeds = {"noise": z, "prev": prev, "h": h, "c": c}
+        for t in range(steps):
+            logits, h, c = self.session.run(None, feeds)
+            # Gumbel-max: argmax(logits/T + Gumbel noise) samples softmax(logits/T).
+            g = -np.log(-np.log(rng.random(logits.shape) + 1e-12) + 1e-12)
+            idx = np.argmax(logits / temperature + g, axis=1)
+            out[:, t] = idx
+            feeds = {"noise": z, "prev": idx.astype(np.int64), "h": h, "c": c}
+        return decode(out, "pitch-categorical"), (h, c), feeds["prev"]
+
+    # -------------------------------------------------------------- endless stream
+
+    def stream(self, seed: int = 0, noise_scale: float = 1.0, temperature: float = 1.0,
+               morph: float = 0.25, length: int | None = None):
+        """Yield pitch sequences forever, each flowing from the last.
+
+        The noise walks by spherical interpolation (``morph`` = how far per
+        sequence), and a step model carries its LSTM state and last pitch across
+        sequence boundaries, so the music continues rather than restarting.
+        """
+        rng = np.random.default_rng(seed)
+        n = length or self.seq_len
+        if self.kind == "sequence":
+            shape = (1, n, self.noise_dim)
+            z = rng.standard_normal(shape).astype(np.float32)
+            while True:
+                yield self._run_sequence((z * noise_scale).astype(np.float32))[0]
+                z = slerp(z, rng.standard_normal(shape), morph).astype(np.float32)
+        z = rng.standard_normal((1, self.noise_dim)).astype(np.float32)
+        state, prev = self.initial_state(1), np.full(1, BOS, np.int64)
+        while True:
+            pitches, state, prev = self._run_steps((z * noise_scale).astype(np.float32), state, prev,
+                                                   n, rng, temperature)
+            yield pitches[0]
+            z = slerp(z, rng.standard_normal(z.shape), morph).astype(np.float32)
+
+
+def threads_from_env() -> int:
+    try:
+        return max(1, int(os.environ.get("MIDIGAN_THREADS", "1")))
+    except ValueError:
+        return 1
