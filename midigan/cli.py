@@ -134,6 +134,82 @@ def presets_cmd():
         click.echo(f"{p.name:<10} {p.bpm:>5g} BPM  step {p.step:<5} {p.key:>2} {p.scale:<15} {p.description}")
 
 
+# ------------------------------------------------------------------ live MIDI
+
+@main.command()
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="ONNX generator (default: the shipped export/default.onnx).")
+@click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
+@click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset (a --sync clock overrides both).")
+@click.option("--bars", type=int, default=None, help="Stop after this many 4/4 bars (default: play until Ctrl-C).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: a new one each run, printed at start).")
+@click.option("--channel", type=int, default=None, help="MIDI channel 1-16, overriding the preset.")
+@click.option("--virtual", "virtual", default=None, metavar="NAME",
+              help="Create a virtual output port called NAME [default: midigan].")
+@click.option("--port", "port_name", default=None, metavar="NAME",
+              help="Send to the existing output port NAME instead (e.g. a loopMIDI port on Windows).")
+@click.option("--api", type=click.Choice(["auto", "alsa", "jack", "coremidi", "winmm"]), default="auto",
+              show_default=True, help="MIDI API (auto: ALSA on Linux, CoreMIDI on macOS, WinMM on Windows).")
+@click.option("--sync", "sync", default=None, metavar="PORT",
+              help="Follow MIDI clock (tempo, Start/Stop/Continue, song position) from input PORT; "
+                   "'virtual' creates an input called 'midigan clock'.")
+@click.option("--quiet", is_flag=True, help="No status line.")
+@friendly
+def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet):
+    """Play generated piano live on a MIDI port until Ctrl-C (or --bars)."""
+    import contextlib
+
+    from .ports import check_channel, open_input, open_output
+    from .player import Player, StopOnSignals
+    from .presets import load_preset, override
+    from .runtime import Generator
+
+    if virtual and port_name:
+        raise click.UsageError("use either --virtual NAME or --port NAME, not both")
+    if bars is not None and bars < 1:
+        raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
+    if channel is not None:
+        check_channel(channel)
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    pr = override(load_preset(preset), bpm=bpm, channel=channel)
+
+    def status(line):
+        sys.stderr.write("\r" + line + "   ")
+        sys.stderr.flush()
+
+    with StopOnSignals() as stop, contextlib.ExitStack() as stack:
+        gen = Generator(model)
+        port = stack.enter_context(open_output(port_name or virtual or "midigan",
+                                               virtual=port_name is None, api=api))
+        clock = stack.enter_context(open_input(sync, api=api)) if sync else None
+        if not quiet:
+            click.echo(f"playing {pr.name} on {port.name!r} ({port.api}), seed {seed}"
+                       + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
+                       + "; Ctrl-C stops", err=True)
+        player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock,
+                        status=None if quiet else status, stop_event=stop)
+        reason = player.run()
+    if not quiet:
+        sys.stderr.write("\n")
+        click.echo(f"stopped ({reason}): {player.sent} notes sent, all released", err=True)
+
+
+@main.command()
+@friendly
+def ports():
+    """List the compiled MIDI APIs and the input and output ports of each."""
+    from .ports import list_ports
+
+    for api, info in list_ports().items():
+        if "error" in info:
+            click.echo(f"{api}: unavailable: {info['error']}")
+            continue
+        click.echo(f"{api}:")
+        click.echo("  inputs (--sync):  " + (", ".join(info["inputs"]) or "none"))
+        click.echo("  outputs (--port): " + (", ".join(info["outputs"]) or "none"))
+
+
 # ------------------------------------------------------------------ corpus, training, export
 
 @main.command()

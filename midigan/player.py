@@ -1,0 +1,405 @@
+"""Live playback: generated notes, played in time on a MIDI port, with no stuck notes.
+
+Three pieces, all in this module:
+
+- a producer thread that runs the generator and the arranger ahead of time, so
+  playback never waits on inference;
+- a scheduler on an absolute timeline: every event has a due time computed from
+  its beat, ``anchor_time + (beat - anchor_beat) * 60 / bpm``; it sleeps until
+  just before that, then spins. Nothing accumulates sleeps, so errors never add up;
+- optional MIDI clock follow: 0xF8 ticks (24 per quarter) re-anchor the timeline
+  and set the (smoothed) tempo; Start, Continue, Stop and Song Position move it.
+
+The clock (`now`, `sleep`), the output port and the clock input are injected, so
+tests run the real scheduler on a fake clock with an in-memory port.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+
+from .arrange import Arranger
+from .ports import ALL_NOTES_OFF, check_channel
+
+TICKS_PER_BEAT = 24  # MIDI clock
+BEATS_PER_BAR = 4  # the arranger's grid is 4/4
+CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+
+
+class Producer:
+    """Runs generator.stream() + Arranger on a thread, `ahead` sequences ahead.
+
+    A crash on the thread is handed to the player through the queue, so the
+    player releases its notes and re-raises it in the main thread.
+    """
+
+    def __init__(self, generator, preset, seed: int = 0, ahead: int = 3):
+        self.generator, self.preset, self.seed = generator, preset, seed
+        self.queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="midigan-producer", daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _put(self, item) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _run(self):
+        pr = self.preset
+        try:
+            arranger = Arranger(pr, self.seed)
+            stream = self.generator.stream(seed=self.seed, noise_scale=pr.noise_scale,
+                                           temperature=pr.temperature, morph=pr.morph)
+            for pitches in stream:
+                if self.stopped.is_set() or not self._put(arranger.arrange(pitches)):
+                    return
+            self._put(RuntimeError("the generator's stream ended"))
+        except BaseException as e:  # handed over; the player decides what it means
+            self._put(e)
+
+    def get(self, timeout: float):
+        """The next list of notes, or None after `timeout`; raises the thread's error."""
+        try:
+            item = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(item, BaseException):
+            if isinstance(item, (ValueError, OSError, RuntimeError)):
+                raise item
+            raise RuntimeError(f"the generator failed: {type(item).__name__}: {item}") from item
+        return item
+
+    def close(self):
+        self.stopped.set()
+
+
+def _lcm(a: Fraction, b: Fraction) -> Fraction:
+    return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
+
+
+class Player:
+    """Plays a generator's endless stream on `port` until stopped.
+
+    Stops at the end of `bars` bars, on stop() or `stop_event` (see
+    StopOnSignals), on any exception, and pauses on clock Stop when syncing;
+    every way out releases each sounding note and sends CC 123 on the channel.
+    """
+
+    def __init__(self, port, generator, preset, *, seed: int = 0, bpm: float | None = None,
+                 bars: int | None = None, channel: int | None = None, sync=None,
+                 now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
+                 status=None, stop_event: threading.Event | None = None, ahead: int = 3):
+        self.port, self.preset, self.sync = port, preset, sync
+        self.channel = check_channel(preset.channel if channel is None else channel) - 1
+        self.bpm = float(bpm if bpm is not None else preset.bpm)
+        if not 20 <= self.bpm <= 400:
+            raise ValueError(f"tempo {self.bpm:g} BPM is invalid (20..400)")
+        if bars is not None and bars < 1:
+            raise ValueError(f"bars must be at least 1, got {bars}")
+        self.end_beat = bars * BEATS_PER_BAR if bars else math.inf
+        self.now, self.sleep, self.spin = now, sleep, spin
+        self.status = status
+        self.producer = Producer(generator, preset, seed, ahead)
+        # Relocating keeps the arranger's swing pairs and beats where they were.
+        self.grid = float(_lcm(Fraction(preset.step) * 8, Fraction(1)))
+        # Timeline: the beat `anchor_beat` happens at `anchor_time` (seconds).
+        self.anchor_time, self.anchor_beat = 0.0, 0.0
+        self.notes: deque = deque()  # arranged, not yet started (stream beats)
+        self.offset = 0.0  # song beat = stream beat + offset
+        self.relocate_to: float | None = None
+        self.offs: list = []  # heap of (song beat, seq, pitch, token): scheduled note-offs
+        self.sounding: dict[int, int] = {}  # pitch -> token of the note holding it
+        self.seq = 0
+        self.sent = 0  # note-ons sent
+        self.late = 0  # events sent more than 5 ms after their due time
+        self.stop_reason: str | None = None
+        self._stop = stop_event or threading.Event()
+        # MIDI clock follow
+        self.running = sync is None
+        self.next_tick = 0  # song position, in ticks, of the next 0xF8
+        self.last_tick_time: float | None = None
+        self.tick_interval: float | None = None  # smoothed seconds per tick
+        self.synced = False  # a tick has anchored the timeline since (re)start
+        self._last_status = -math.inf
+
+    # ------------------------------------------------------------------ timeline
+
+    def time_at(self, beat: float) -> float:
+        return self.anchor_time + (beat - self.anchor_beat) * 60.0 / self.bpm
+
+    def beat_at(self, t: float) -> float:
+        return self.anchor_beat + (t - self.anchor_time) * self.bpm / 60.0
+
+    def set_bpm(self, bpm: float, t: float | None = None) -> None:
+        """Change tempo from time t (default now): re-anchor so the past stays put."""
+        t = self.now() if t is None else t
+        self.anchor_beat, self.anchor_time = self.beat_at(t), t
+        self.bpm = min(400.0, max(20.0, float(bpm)))
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the player to stop (from any thread or a signal handler)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    # ------------------------------------------------------------------ sending
+
+    def _send(self, msg) -> None:
+        self.port.send(msg)
+
+    def _note_on(self, note, beat: float) -> None:
+        p = note.pitch
+        if p in self.sounding:  # the same key again before its off: retrigger cleanly
+            self._send([0x80 | self.channel, p, 0])
+        self.seq += 1
+        self._send([0x90 | self.channel, p, note.velocity])
+        self.sounding[p] = self.seq
+        heapq.heappush(self.offs, (round(beat + note.duration, 9), self.seq, p))
+        self.sent += 1
+
+    def _note_off(self) -> None:
+        _beat, token, p = heapq.heappop(self.offs)
+        if self.sounding.get(p) == token:
+            self._send([0x80 | self.channel, p, 0])
+            del self.sounding[p]
+
+    def release(self) -> None:
+        """Note-off for every sounding note, then CC 123 on the channel.
+
+        Each message is tried on its own, so one failing send cannot leave the
+        rest of the keyboard held.
+        """
+        for p in list(self.sounding):
+            try:
+                self._send([0x80 | self.channel, p, 0])
+            except Exception:
+                pass
+        self.sounding.clear()
+        self.offs.clear()
+        try:
+            self._send([0xB0 | self.channel, ALL_NOTES_OFF, 0])
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ notes
+
+    def _next_note(self):
+        """The next arranged note (waiting for the producer if it has to), or None if stopping."""
+        while not self.notes:
+            batch = self.producer.get(timeout=0.05)
+            if batch:
+                self.notes.extend(batch)
+            elif self._stop.is_set():
+                return None
+        if self.notes and self.producer.queue.qsize() and len(self.notes) < 64:
+            self.notes.extend(self.producer.get(timeout=0) or ())  # top up while it's cheap
+        n = self.notes[0]
+        if self.relocate_to is not None:
+            # Map the next note to the first grid cell at or after the new position.
+            base = math.floor(n.start / self.grid + 1e-9) * self.grid
+            self.offset = math.ceil((self.relocate_to - base) / self.grid - 1e-9) * self.grid
+            self.relocate_to = None
+        return n
+
+    def relocate(self, beat: float) -> None:
+        """Move the song position: sounding notes end, and the stream continues from `beat`."""
+        if self.sounding or self.offs:
+            self.release()
+        self.relocate_to = beat
+
+    # ------------------------------------------------------------------ clock follow
+
+    def _handle_sync(self) -> None:
+        for t, msg in self.sync.take():
+            if not msg:
+                continue
+            kind = msg[0]
+            if kind == CLOCK:
+                self._tick(t)
+            elif kind == START:
+                self.running, self.synced, self.next_tick = True, False, 0
+                self.relocate(0.0)
+            elif kind == CONTINUE:
+                self.running, self.synced = True, False
+                self.relocate(self.next_tick / TICKS_PER_BEAT)
+            elif kind == STOP:
+                self.running = False
+                self.release()
+            elif kind == SONG_POSITION and len(msg) >= 3:
+                sixteenths = msg[1] | (msg[2] << 7)
+                self.next_tick = sixteenths * 6
+                self.synced = False
+                self.relocate(self.next_tick / TICKS_PER_BEAT)
+
+    def _tick(self, t: float) -> None:
+        last, self.last_tick_time = self.last_tick_time, t
+        if last is not None:
+            dt = t - last
+            if 0 < dt < 0.2:  # a longer gap means the clock paused: don't average it in
+                # Smooth the tempo over a few ticks: incoming clock jitters by
+                # a millisecond or so, and a raw tick-to-tick tempo would wobble.
+                self.tick_interval = dt if self.tick_interval is None else \
+                    self.tick_interval + 0.3 * (dt - self.tick_interval)
+                self.bpm = min(400.0, max(20.0, 60.0 / (TICKS_PER_BEAT * self.tick_interval)))
+        if self.running:
+            # Each tick is a fixed point of the grid: it anchors the timeline.
+            self.anchor_beat, self.anchor_time = self.next_tick / TICKS_PER_BEAT, t
+            self.next_tick += 1
+            self.synced = True
+
+    # ------------------------------------------------------------------ waiting
+
+    def _wait_until(self, due: float) -> bool:
+        """Wait until `due`. False if something needs a look first (a stop, a clock message)."""
+        while True:
+            left = due - self.now()
+            if left <= 0:
+                return True
+            if self._stop.is_set() or (self.sync is not None and self.sync.pending()):
+                return False
+            if left > self.spin:
+                if left > 0.005:
+                    self._show_status()
+                # Short naps so a stop flag set by a signal is seen promptly.
+                nap = min(left - self.spin, 0.05)
+                if self.sync is not None:
+                    self.sync.wait(nap)
+                else:
+                    self.sleep(nap)
+            else:
+                while self.now() < due:  # spin: the last stretch, to the microsecond
+                    pass
+                return True
+
+    def _idle(self, seconds: float = 0.05) -> None:
+        if self.sync is not None:
+            self.sync.wait(seconds)
+        else:
+            self.sleep(seconds)
+
+    def _show_status(self) -> None:
+        if self.status is None:
+            return
+        t = self.now()
+        if t - self._last_status < 0.25:
+            return
+        self._last_status = t
+        beat = max(0.0, self.beat_at(t)) if self.running else self.next_tick / TICKS_PER_BEAT
+        bar = int(beat // BEATS_PER_BAR) + 1
+        state = "" if self.running else "  (waiting for clock)" if self.sync is not None else ""
+        self.status(f"{self.bpm:6.1f} BPM  bar {bar:<5d} {self.preset.name:<10} "
+                    f"{self.sent} notes{state}")
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        """Play until stopped; returns why it stopped ('bars', 'SIGINT', 'stopped', ...)."""
+        old_switch = sys.getswitchinterval()
+        try:
+            # The producer thread must hand the GIL back quickly when an event is due.
+            sys.setswitchinterval(0.0005)
+            self.producer.start()
+            self._loop()
+        finally:
+            try:
+                self.release()
+            finally:
+                self.producer.close()
+                sys.setswitchinterval(old_switch)
+        return self.stop_reason or getattr(self._stop, "reason", None) or "stopped"
+
+    def _loop(self) -> None:
+        if self.sync is None:
+            if self._next_note() is None:
+                return
+            # Beat 0 is now: the first note sounds as soon as it exists.
+            self.anchor_beat, self.anchor_time = 0.0, self.now()
+        while not self._stop.is_set():
+            if self.sync is not None:
+                self._handle_sync()
+                if not self.running or not self.synced:
+                    self._show_status()
+                    self._idle()
+                    continue
+            note = self._next_note()
+            if note is None:
+                break
+            on_beat = round(note.start + self.offset, 9)  # exact ties: offs before ons
+            off_beat = self.offs[0][0] if self.offs else math.inf
+            # At one beat: note-offs first, then the end, then note-ons.
+            beat, kind = min((off_beat, 0), (self.end_beat, 1), (on_beat, 2))
+            if self.sync is not None and beat > self.anchor_beat + 2 / TICKS_PER_BEAT:
+                # Don't run more than two ticks ahead of the last clock received.
+                self._idle()
+                continue
+            due = self.time_at(beat)
+            if not self._wait_until(due):
+                continue
+            if self.now() - due > 0.005:
+                self.late += 1
+            if kind == 0:
+                self._note_off()
+            elif kind == 1:
+                self.stop("bars")
+                break
+            else:
+                self.notes.popleft()
+                self._note_on(note, on_beat)
+                if self.sync is None and self.now() - due > 0.25:
+                    # Far behind (the machine stalled): start the grid again
+                    # here rather than firing a burst of stale notes.
+                    self.anchor_beat, self.anchor_time = on_beat, self.now()
+
+
+class StopOnSignals:
+    """While active, SIGINT and SIGTERM only set `event` (and `event.reason`).
+
+    Only a flag: the player notices within one short nap, and a second Ctrl-C
+    can never interrupt the release that follows, nor the port's closing. Wrap
+    the whole open-port-play-close sequence in it.
+    """
+
+    def __init__(self, event: threading.Event | None = None):
+        self.event = event or threading.Event()
+        self.event.reason = None
+        self.old = {}
+
+    def _handler(self, signum, _frame):
+        if self.event.reason is None:
+            self.event.reason = signal.Signals(signum).name
+        self.event.set()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self.old[s] = signal.signal(s, self._handler)
+        return self.event
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+        return False
+
+
+def play(port, generator, preset, **kwargs) -> Player:
+    """Play until stopped (see Player); returns the player, for its counters."""
+    p = Player(port, generator, preset, **kwargs)
+    p.run()
+    return p

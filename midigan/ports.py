@@ -1,0 +1,339 @@
+"""MIDI ports: list them, open an output (virtual or existing), open a clock input.
+
+A thin layer over python-rtmidi. Messages are plain byte lists ([0x90, 60, 100]),
+never mido objects: building those costs microseconds the player would rather
+spend on time. Every port is a context manager with panic() and reset(); the
+player releases its own notes (and sends CC 123) before a port closes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+
+APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
+# rtmidi's API constants, by the names the CLI uses (rtmidi.API_* values).
+_API_IDS = {"coremidi": 1, "alsa": 2, "jack": 3, "winmm": 4}
+
+ALL_NOTES_OFF = 123
+ALL_SOUND_OFF = 120
+RESET_CONTROLLERS = 121
+
+
+class PortNotFound(ValueError):
+    """No port of that name."""
+
+
+class PortError(OSError):
+    """A port that exists but cannot be opened (busy, refused)."""
+
+
+class APIUnavailable(RuntimeError):
+    """A MIDI API that is not compiled in or whose server is not running."""
+
+
+def check_channel(channel) -> int:
+    """A MIDI channel 1..16 (as users count), or ValueError naming the value."""
+    if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 16:
+        raise ValueError(f"MIDI channel {channel!r} is invalid (1..16)")
+    return channel
+
+
+def default_api() -> str:
+    if sys.platform.startswith("linux"):
+        return "alsa"
+    if sys.platform == "darwin":
+        return "coremidi"
+    if sys.platform.startswith("win"):
+        return "winmm"
+    return "jack"
+
+
+def resolve_api(api: str = "auto") -> str:
+    api = (api or "auto").lower()
+    if api not in APIS:
+        raise ValueError(f"unknown MIDI API {api!r} (one of {', '.join(APIS)})")
+    return default_api() if api == "auto" else api
+
+
+def compiled_apis() -> list[str]:
+    """The APIs this python-rtmidi build has, by CLI name."""
+    import rtmidi
+
+    names = {v: k for k, v in _API_IDS.items()}
+    return [names[a] for a in rtmidi.get_compiled_api() if a in names]
+
+
+def _why_unavailable(api: str) -> str:
+    if api == "alsa":
+        return "the ALSA sequencer is not available (no /dev/snd/seq; load snd-seq, or use --api jack)"
+    if api == "jack":
+        return "no JACK server is running (start jackd, or pick another --api)"
+    return f"the {api} MIDI API is not available"
+
+
+class _quiet_stderr:
+    """Silence fd 2 while ALSA/JACK libraries initialise: they print their own
+    multi-line complaints, and we raise one clear line instead."""
+
+    def __enter__(self):
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+
+
+def _client(kind: str, api: str, client_name: str):
+    """An rtmidi MidiIn/MidiOut on `api`, or APIUnavailable."""
+    import rtmidi
+
+    if api not in compiled_apis():
+        raise APIUnavailable(f"MIDI API {api!r} is not compiled into python-rtmidi here "
+                             f"(available: {', '.join(compiled_apis()) or 'none'})")
+    # libjack would otherwise try to start a server itself (and print about it).
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    cls = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
+    try:
+        with _quiet_stderr():
+            return cls(_API_IDS[api], client_name)
+    except (rtmidi.RtMidiError, SystemError, RuntimeError):
+        raise APIUnavailable(_why_unavailable(api)) from None
+
+
+def _find(names: list[str], want: str, what: str) -> int:
+    """Index of the port called `want`: exact name first, then a unique substring."""
+    if want in names:
+        return names.index(want)
+    hits = [i for i, n in enumerate(names) if want.lower() in n.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    have = ", ".join(repr(n) for n in names) or "none"
+    if hits:
+        raise PortNotFound(f"{what} port name {want!r} is ambiguous (matches: "
+                           f"{', '.join(repr(names[i]) for i in hits)})")
+    raise PortNotFound(f"no MIDI {what} port named {want!r} (available: {have})")
+
+
+def list_ports() -> dict[str, dict]:
+    """{api: {"inputs": [...], "outputs": [...]}} or {api: {"error": why}} per compiled API."""
+    out = {}
+    for api in compiled_apis():
+        try:
+            mi, mo = _client("in", api, "midigan-list"), _client("out", api, "midigan-list")
+        except APIUnavailable as e:
+            out[api] = {"error": str(e)}
+            continue
+        try:
+            out[api] = {"inputs": mi.get_ports(), "outputs": mo.get_ports()}
+        finally:
+            mi.delete()
+            mo.delete()
+    return out
+
+
+def get_output_names(api: str = "auto") -> list[str]:
+    mo = _client("out", resolve_api(api), "midigan-list")
+    try:
+        return mo.get_ports()
+    finally:
+        mo.delete()
+
+
+def get_input_names(api: str = "auto") -> list[str]:
+    mi = _client("in", resolve_api(api), "midigan-list")
+    try:
+        return mi.get_ports()
+    finally:
+        mi.delete()
+
+
+class _Port:
+    """What every output shares: send(), panic(), reset(), context management."""
+
+    name = ""
+    closed = False
+
+    def send(self, msg) -> None:
+        raise NotImplementedError
+
+    def panic(self, channels=range(16)) -> None:
+        """All sound off (CC 120) and all notes off (CC 123) on these 0-based channels."""
+        for ch in channels:
+            self.send([0xB0 | ch, ALL_SOUND_OFF, 0])
+            self.send([0xB0 | ch, ALL_NOTES_OFF, 0])
+
+    def reset(self, channels=range(16)) -> None:
+        """All notes off and reset all controllers (sustain pedal up etc.)."""
+        for ch in channels:
+            self.send([0xB0 | ch, ALL_NOTES_OFF, 0])
+            self.send([0xB0 | ch, RESET_CONTROLLERS, 0])
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class OutputPort(_Port):
+    """An rtmidi output: a virtual port other programs connect to, or an existing one."""
+
+    def __init__(self, midiout, name: str, api: str):
+        self._out, self.name, self.api = midiout, name, api
+        self._send = midiout.send_message
+
+    def send(self, msg) -> None:
+        self._send(msg)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.api == "jack":
+            # JACK delivers from its process callback: give the last note-offs
+            # a few periods to leave before the client goes away.
+            time.sleep(0.02)
+        try:
+            self._out.close_port()
+        finally:
+            self._out.delete()
+
+
+class MemoryPort(_Port):
+    """An output that records (time, message tuple) pairs: the player's tests use it."""
+
+    def __init__(self, now=time.perf_counter, name: str = "memory"):
+        self.now, self.name = now, name
+        self.messages: list[tuple[float, tuple[int, ...]]] = []
+
+    def send(self, msg) -> None:
+        if self.closed:
+            raise PortError(f"port {self.name!r} is closed")
+        self.messages.append((self.now(), tuple(msg)))
+
+
+def open_output(name: str | None = None, *, virtual: bool = True, api: str = "auto",
+                client_name: str = "midigan") -> OutputPort:
+    """Open a MIDI output: a virtual port called `name` (default 'midigan'), or,
+    with virtual=False, the existing port called `name`."""
+    import rtmidi
+
+    api = resolve_api(api)
+    if virtual and api == "winmm":
+        raise APIUnavailable("Windows cannot create virtual MIDI ports: create one with loopMIDI "
+                             "and pass --port NAME")
+    mo = _client("out", api, client_name)
+    try:
+        if virtual:
+            name = name or "midigan"
+            with _quiet_stderr():
+                mo.open_virtual_port(name)
+            return OutputPort(mo, name, api)
+        if not name:
+            raise PortNotFound("no output port name given")
+        names = mo.get_ports()
+        i = _find(names, name, "output")
+        with _quiet_stderr():
+            mo.open_port(i, client_name)
+        return OutputPort(mo, names[i], api)
+    except (rtmidi.RtMidiError, SystemError) as e:
+        mo.delete()
+        what = f"virtual port {name!r}" if virtual else f"port {name!r}"
+        raise PortError(f"cannot open MIDI output {what} on {api} (busy or refused: "
+                        f"{str(e).strip() or type(e).__name__})") from None
+    except BaseException:
+        mo.delete()
+        raise
+
+
+class ClockInput:
+    """A MIDI input for --sync: keeps (arrival time, message) pairs for the player.
+
+    rtmidi calls back on its own thread; the arrival time is taken there, on the
+    player's clock, because that instant is what anchors the beat grid.
+    """
+
+    def __init__(self, midiin, name: str, now=time.perf_counter):
+        self._in, self.name, self.now = midiin, name, now
+        self._inbox: deque = deque()
+        self._wake = threading.Event()
+        midiin.ignore_types(sysex=True, timing=False, active_sense=True)
+        midiin.set_callback(self._receive)
+
+    def _receive(self, event, _data=None):
+        self._inbox.append((self.now(), event[0]))
+        self._wake.set()
+
+    def take(self) -> list:
+        """Everything received so far, oldest first."""
+        self._wake.clear()
+        out = []
+        while self._inbox:
+            out.append(self._inbox.popleft())
+        return out
+
+    def pending(self) -> bool:
+        return bool(self._inbox)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, waking early when a message arrives."""
+        self._wake.wait(timeout)
+
+    def close(self) -> None:
+        try:
+            self._in.cancel_callback()
+            self._in.close_port()
+        finally:
+            self._in.delete()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "midigan-sync",
+               now=time.perf_counter) -> ClockInput:
+    """Open a clock input: the existing input port `name`, or with name 'virtual'
+    a virtual input called 'midigan clock' for the DAW to send its clock to."""
+    import rtmidi
+
+    api = resolve_api(api)
+    if name == "virtual" and api == "winmm":
+        raise APIUnavailable("Windows cannot create virtual MIDI ports: create one with loopMIDI "
+                             "and pass --sync NAME")
+    mi = _client("in", api, client_name)
+    try:
+        with _quiet_stderr():
+            if name == "virtual":
+                mi.open_virtual_port("midigan clock")
+                return ClockInput(mi, "midigan clock", now)
+            names = mi.get_ports()
+            i = _find(names, name, "input")
+            mi.open_port(i, "clock")
+        return ClockInput(mi, names[i], now)
+    except (rtmidi.RtMidiError, SystemError) as e:
+        mi.delete()
+        raise PortError(f"cannot open MIDI input {name!r} on {api} (busy or refused: "
+                        f"{str(e).strip() or type(e).__name__})") from None
+    except BaseException:
+        mi.delete()
+        raise
