@@ -1,0 +1,101 @@
+"""Training configs: plain typed values, named or read from TOML, failing loudly on unknown keys.
+
+`seed` is the paper's design (one tanh value per note, LSTM generator fed a noise
+sequence, LSTM discriminator, binary cross-entropy), kept as a reproducible
+baseline. `default` is what ships: an autoregressive LSTM generator over the 88
+keys, pretrained by maximum likelihood and then trained adversarially against a
+bidirectional LSTM discriminator with the same binary cross-entropy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "default"
+    model: str = "categorical"  # "scalar" (the paper) or "categorical"
+    seq_len: int = 100
+    noise_dim: int = 32
+    hidden: int = 256  # generator LSTM width
+    layers: int = 2  # generator LSTM layers
+    emb: int = 64  # pitch embedding width (categorical)
+    d_hidden: int = 128  # discriminator LSTM width
+    batch_size: int = 64
+    epochs: int = 20
+    steps_per_epoch: int = 200  # an "epoch" is a fixed number of sampled batches
+    pretrain_epochs: int = 14  # maximum-likelihood epochs before the adversarial ones (categorical)
+    d_warmup_epochs: int = 1  # of those, how many also train the discriminator (so it starts fair)
+    lr_g: float = 1e-3
+    lr_d: float = 2e-4
+    adv_lr_g: float = 1e-4  # generator learning rate once adversarial
+    beta1: float = 0.5
+    adv_weight: float = 1.0  # weight of the adversarial term in the generator loss
+    mle_weight: float = 1.0  # weight of the maximum-likelihood term kept during adversarial training
+    label_smoothing: float = 0.9  # target for real sequences (one-sided smoothing)
+    tau: float = 1.0  # Gumbel-softmax temperature for generated samples
+    transpose: int = 5  # augmentation: random transposition up to +- this many semitones
+    grad_clip: float = 1.0
+    val_windows: int = 512
+    seed: int = 1234
+
+
+CONFIGS = {
+    # The paper's configuration: 100-note sequences, pitches normalised to (-1, 1),
+    # noise -> LSTM -> tanh per step, LSTM discriminator, BCE, Adam.
+    "seed": Config(name="seed", model="scalar", noise_dim=16, hidden=128, layers=1, d_hidden=128,
+                   batch_size=64, epochs=12, steps_per_epoch=200, pretrain_epochs=0, lr_g=2e-4,
+                   lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, label_smoothing=1.0, transpose=0),
+    "default": Config(),
+    # A few seconds on a CPU: for tests and smoke runs.
+    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=16, d_hidden=16,
+                   batch_size=8, epochs=2, steps_per_epoch=3, pretrain_epochs=1, val_windows=16),
+}
+
+FIELDS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def make_config(data: dict, base: Config | None = None) -> Config:
+    """A Config from a dict, checking names and types; unknown keys are errors."""
+    base = base or Config()
+    for k, v in data.items():
+        if k not in FIELDS:
+            raise ValueError(f"config: unknown key {k!r} (known: {', '.join(FIELDS)})")
+        typ = FIELDS[k]
+        ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+              "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "str": isinstance(v, str)}[typ]
+        if not ok:
+            raise ValueError(f"config: {k} = {v!r} should be {typ}")
+    data = {k: float(v) if FIELDS[k] == "float" else v for k, v in data.items()}
+    cfg = dataclasses.replace(base, **data)
+    if cfg.model not in ("scalar", "categorical"):
+        raise ValueError(f"config: model = {cfg.model!r} should be 'scalar' or 'categorical'")
+    for k in ("seq_len", "noise_dim", "hidden", "layers", "emb", "d_hidden", "batch_size", "epochs",
+              "steps_per_epoch"):
+        if getattr(cfg, k) < 1:
+            raise ValueError(f"config: {k} = {getattr(cfg, k)} should be at least 1")
+    if cfg.pretrain_epochs < 0 or cfg.pretrain_epochs > cfg.epochs:
+        raise ValueError(f"config: pretrain_epochs = {cfg.pretrain_epochs} should be 0..epochs")
+    return cfg
+
+
+def load_config(name_or_path: str) -> Config:
+    """A named config (seed, default, tiny) or a TOML file of overrides on `default`."""
+    if name_or_path in CONFIGS:
+        return CONFIGS[name_or_path]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(f"unknown config {name_or_path!r} (named: {', '.join(CONFIGS)}; or a TOML file)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config {path.name!r} is not valid TOML: {e}") from None
+    base = CONFIGS.get(data.pop("base", "default"))
+    if base is None:
+        raise ValueError(f"config {path.name!r}: base should be one of {', '.join(CONFIGS)}")
+    data.setdefault("name", path.stem)
+    return make_config(data, base)

@@ -1,0 +1,123 @@
+"""Checkpoint -> one self-describing ONNX file, checked against torch before it is kept."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import runtime
+from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW
+from .config import Config, make_config
+from .model import build
+from .train import load_checkpoint
+
+OPSET = 17
+TOLERANCE = 1e-4
+PIANO_MIDI_DE = "Bernd Krueger, www.piano-midi.de, CC BY-SA 3.0 DE"
+
+
+class _Step(torch.nn.Module):
+    """The exported graph of a categorical generator: one step, state in and out."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def forward(self, noise, prev, h, c):
+        return self.G.step(noise, prev, h, c)
+
+
+def _example(cfg: Config, batch: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    if cfg.model == "scalar":
+        return (torch.randn(batch, cfg.seq_len, cfg.noise_dim, generator=g),)
+    shape = (cfg.layers, batch, cfg.hidden)
+    return (torch.randn(batch, cfg.noise_dim, generator=g),
+            torch.randint(0, N_PITCHES + 1, (batch,), generator=g),
+            torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5)
+
+
+def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
+    corpus = ck["corpus"]
+    credit = PIANO_MIDI_DE if "piano-midi" in corpus.get("name", "") else "see the training corpus's licence"
+    return {
+        "format": runtime.FORMAT,
+        "format_version": str(runtime.FORMAT_VERSION),
+        "seq_len": str(cfg.seq_len),
+        "noise_dim": str(cfg.noise_dim),
+        "pitch_low": str(PITCH_LOW),
+        "pitch_high": str(PITCH_HIGH),
+        "encoding": "pitch-linear" if cfg.model == "scalar" else "pitch-categorical",
+        "output": "sequence" if cfg.model == "scalar" else "step",
+        "hidden_size": str(cfg.hidden),
+        "num_layers": str(cfg.layers),
+        "config": cfg.name,
+        "config_json": json.dumps({k: v for k, v in ck["config"].items()}, sort_keys=True),
+        "seed": str(cfg.seed),
+        "epochs": str(ck["epoch"]),
+        "steps": str(ck["step"]),
+        "training_corpus": corpus.get("name", ""),
+        "training_corpus_stats": json.dumps(corpus, sort_keys=True),
+        "data_credit": credit,
+        "training_command": ck["command"],
+        "export_command": command,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "torch_version": torch.__version__,
+    }
+
+
+def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
+    """Export, check parity with onnxruntime, then move into place. Returns (max diff, bytes)."""
+    import onnx
+    import onnxruntime as ort
+
+    ck = load_checkpoint(checkpoint)
+    cfg = make_config(ck["config"], Config())
+    G, _ = build(cfg)
+    G.load_state_dict(ck["generator"])
+    G.eval()
+    output = Path(output)
+    if output.is_dir():
+        raise IsADirectoryError(f"output path is a folder: {output}")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {output.parent}")
+
+    if cfg.model == "scalar":
+        module, names = G, runtime.IO["sequence"]
+        dyn = {"noise": {0: "batch", 1: "steps"}, "pitch": {0: "batch", 1: "steps"}}
+    else:
+        module, names = _Step(G), runtime.IO["step"]
+        dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
+               "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}}
+    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    try:
+        # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.
+        torch.onnx.export(module, _example(cfg, 2), str(tmp), input_names=list(names[0]),
+                          output_names=list(names[1]), dynamic_axes=dyn, opset_version=OPSET,
+                          dynamo=False, do_constant_folding=True)
+        model = onnx.load(str(tmp))
+        onnx.helper.set_model_props(model, metadata(cfg, ck, command))
+        model.doc_string = "midigan generator: see metadata_props for how to decode it"
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp), save_as_external_data=False)
+
+        # Parity: the same inputs through torch and onnxruntime, at a batch size not used above.
+        example = _example(cfg, 3, seed=1)
+        with torch.no_grad():
+            want = module(*example)
+        want = [want] if isinstance(want, torch.Tensor) else list(want)
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {n: t.numpy() for n, t in zip(names[0], example)})
+        diff = max(float(np.max(np.abs(w.numpy() - o))) for w, o in zip(want, got))
+        if not diff <= TOLERANCE:
+            raise RuntimeError(f"torch and onnxruntime disagree by {diff:.2e} (> {TOLERANCE:g}); "
+                               "nothing written")
+        runtime.Generator(tmp)  # the runtime itself must accept what we ship
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return diff, output.stat().st_size

@@ -1,0 +1,115 @@
+"""The LSTM generator and discriminator, in two families.
+
+scalar (the paper): noise[B, T, nz] -> LSTM -> Linear -> tanh: one value per note.
+categorical (the default): an autoregressive LSTM over the 88 keys, conditioned on
+one noise vector per sequence (fed at every step, so a sequence keeps one
+character). Teacher forcing gives its likelihood; straight-through Gumbel-softmax
+samples let the discriminator's gradient reach it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..encoding import N_PITCHES
+from .config import Config
+
+BOS = N_PITCHES  # index of the start token fed before the first note
+
+
+# ---------------------------------------------------------------- the paper's design
+
+class ScalarGenerator(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.lstm = nn.LSTM(cfg.noise_dim, cfg.hidden, cfg.layers, batch_first=True)
+        self.out = nn.Linear(cfg.hidden, 1)
+
+    def forward(self, noise):  # [B, T, nz] -> [B, T] in (-1, 1)
+        y, _ = self.lstm(noise)
+        return torch.tanh(self.out(y)).squeeze(-1)
+
+
+class ScalarDiscriminator(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.lstm = nn.LSTM(1, cfg.d_hidden, 1, batch_first=True)
+        self.out = nn.Linear(cfg.d_hidden, 1)
+
+    def forward(self, x):  # [B, T] -> logit [B]
+        y, _ = self.lstm(x.unsqueeze(-1))
+        return self.out(y[:, -1]).squeeze(-1)
+
+
+# ---------------------------------------------------------------- autoregressive, categorical
+
+class StepGenerator(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.emb = nn.Embedding(N_PITCHES + 1, cfg.emb)  # 88 keys + BOS
+        self.lstm = nn.LSTM(cfg.emb + cfg.noise_dim, cfg.hidden, cfg.layers, batch_first=True)
+        self.out = nn.Linear(cfg.hidden, N_PITCHES)
+        self.layers, self.hidden = cfg.layers, cfg.hidden
+
+    def _inputs(self, e, z):  # e: [B, T, emb], z: [B, nz]
+        return torch.cat([e, z.unsqueeze(1).expand(-1, e.shape[1], -1)], dim=-1)
+
+    def forward(self, z, prev, state=None):
+        """Teacher forcing: prev [B, T] key indices (BOS first) -> logits [B, T, 88]."""
+        y, state = self.lstm(self._inputs(self.emb(prev), z), state)
+        return self.out(y), state
+
+    def step(self, z, prev, h, c):
+        """One step, as exported: prev [B] -> logits [B, 88], new (h, c)."""
+        y, (h, c) = self.lstm(self._inputs(self.emb(prev).unsqueeze(1), z), (h, c))
+        return self.out(y[:, 0]), h, c
+
+    def sample(self, z, steps: int, tau: float, generator: torch.Generator):
+        """Straight-through Gumbel-softmax samples: one-hot forward, soft gradient back.
+
+        Returns [B, T, 88] one-hot float tensors that carry gradients to the generator.
+        """
+        B = z.shape[0]
+        h = z.new_zeros(self.layers, B, self.hidden)
+        c = torch.zeros_like(h)
+        e = self.emb(torch.full((B,), BOS, dtype=torch.long, device=z.device))
+        outs = []
+        for _ in range(steps):
+            y, (h, c) = self.lstm(self._inputs(e.unsqueeze(1), z), (h, c))
+            logits = self.out(y[:, 0])
+            u = torch.rand(logits.shape, generator=generator, device=logits.device)
+            g = -torch.log(-torch.log(u + 1e-10) + 1e-10)
+            soft = F.softmax((logits + g) / tau, dim=-1)
+            hard = F.one_hot(soft.argmax(-1), N_PITCHES).to(soft.dtype)
+            y_st = hard + soft - soft.detach()
+            outs.append(y_st)
+            e = y_st @ self.emb.weight[:N_PITCHES]  # the sampled key's embedding, differentiably
+        return torch.stack(outs, dim=1)
+
+
+class SeqDiscriminator(nn.Module):
+    """Bidirectional LSTM over one-hot key sequences plus their intervals -> one logit."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.proj = nn.Linear(N_PITCHES, cfg.emb)
+        # The interval between successive notes is what the paper's outputs got wrong;
+        # giving it to the discriminator explicitly (as a pitch-position read-out) helps.
+        self.lstm = nn.LSTM(cfg.emb + 1, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(4 * cfg.d_hidden, 1)
+        self.register_buffer("pos", torch.linspace(-1, 1, N_PITCHES))
+
+    def forward(self, x):  # x: [B, T, 88] one-hot (or soft) -> logit [B]
+        pitch = x @ self.pos  # [B, T] the key's position on the keyboard, differentiable
+        step = torch.cat([torch.zeros_like(pitch[:, :1]), pitch[:, 1:] - pitch[:, :-1]], dim=1)
+        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4], dim=-1))
+        pooled = torch.cat([y.mean(1), y.max(1).values], dim=-1)
+        return self.out(pooled).squeeze(-1)
+
+
+def build(cfg: Config):
+    """(generator, discriminator) for a config."""
+    if cfg.model == "scalar":
+        return ScalarGenerator(cfg), ScalarDiscriminator(cfg)
+    return StepGenerator(cfg), SeqDiscriminator(cfg)

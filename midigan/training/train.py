@@ -1,0 +1,387 @@
+"""One training loop for both model families, on one CPU, one GPU or many (torchrun).
+
+Run folder layout: checkpoint.pt (one dict of fixed keys, written atomically each
+epoch), log.csv (one row per step), accuracy.png and losses.png.
+Under `torchrun`, every rank trains on its own random windows and gradients are
+averaged with all-reduce (what DistributedDataParallel does); only rank 0 writes.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..corpus import load_corpus, windows
+from ..encoding import PITCH_HIGH, PITCH_LOW, normalize
+from .config import Config, load_config, make_config
+from .model import BOS, build
+
+CKPT_FORMAT = "midigan-checkpoint"
+CKPT_VERSION = 1
+CKPT_KEYS = ("format", "version", "config", "epoch", "step", "generator", "discriminator",
+             "opt_g", "opt_d", "rng", "corpus", "command")
+LOG_FIELDS = ("step", "epoch", "phase", "g_loss", "g_adv", "nll", "d_loss", "acc_real", "acc_fake",
+              "val_nll", "seconds")
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def load_checkpoint(path) -> dict:
+    """Load and check a checkpoint; weights_only=True, so no pickled code ever runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ValueError(f"{path} is not a midigan checkpoint ({first})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
+        raise ValueError(f"{path} is not a midigan checkpoint")
+    if ck.get("version") != CKPT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {ck.get('version')!r} is not supported")
+    missing = [k for k in CKPT_KEYS if k not in ck]
+    if missing:
+        raise ValueError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    return ck
+
+
+def save_checkpoint(ck: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(ck, f)
+        f.flush()
+        os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- data
+
+class Windows:
+    """Random training windows drawn from whole train pieces, all on tensors."""
+
+    def __init__(self, pieces, seq_len: int):
+        arrays = [p.pitches.astype(np.int64) - PITCH_LOW for p in pieces if len(p.pitches) >= seq_len]
+        if not arrays:
+            raise ValueError(f"the corpus has no training piece with at least {seq_len} notes")
+        offsets = np.cumsum([0] + [len(a) for a in arrays])
+        self.notes = torch.from_numpy(np.concatenate(arrays))
+        # A window may start anywhere it does not run past its own piece's end.
+        self.starts = torch.from_numpy(np.concatenate(
+            [np.arange(o, o + len(a) - seq_len + 1) for o, a in zip(offsets, arrays)]))
+        self.seq_len = seq_len
+
+    def sample(self, batch: int, transpose: int, g: torch.Generator) -> torch.Tensor:
+        """[batch, seq_len] key indices 0..87, randomly transposed within the keyboard."""
+        i = self.starts[torch.randint(len(self.starts), (batch,), generator=g)]
+        x = self.notes[i[:, None] + torch.arange(self.seq_len)]
+        if transpose:
+            lo = -x.min(1).values  # the shifts that keep every note on the keyboard
+            hi = (PITCH_HIGH - PITCH_LOW) - x.max(1).values
+            shift = torch.randint(-transpose, transpose + 1, (batch,), generator=g)
+            x = x + torch.minimum(torch.maximum(shift, lo), hi)[:, None]
+        return x
+
+
+# ---------------------------------------------------------------- the loop
+
+def _dist():
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and
+                                os.environ.get("MIDIGAN_BACKEND") != "gloo" else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _average_grads(model, world: int) -> None:
+    if world == 1:
+        return
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= world
+
+
+def _resolve_config(config, resume_ck):
+    if resume_ck is None:
+        return load_config(config or "default")
+    saved = make_config(resume_ck["config"], Config())
+    if config is not None and dataclasses.asdict(load_config(config)) != dataclasses.asdict(saved):
+        raise ValueError(f"the checkpoint was trained with config {saved.name!r}, not {config!r}; "
+                         "drop --config to resume it")
+    return saved
+
+
+def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=False, device="auto",
+                 progress=True) -> Path:
+    """Train on the MIDI files under `folder`, writing the run to `out`. Returns the checkpoint path."""
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    if resume:
+        ck = load_checkpoint(ckpt_path)
+    else:
+        ck = None
+        if ckpt_path.exists():
+            raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
+                                  "or choose another --out")
+    cfg = _resolve_config(config, ck)
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, got {epochs}")
+        cfg = dataclasses.replace(cfg, epochs=epochs, pretrain_epochs=min(cfg.pretrain_epochs, epochs))
+    if seed is not None:
+        if ck is not None and seed != cfg.seed:
+            raise ValueError(f"the checkpoint was trained with --seed {cfg.seed}; drop --seed to resume it")
+        cfg = dataclasses.replace(cfg, seed=seed)
+
+    rank, world = _dist()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: no CUDA device is available")
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    else:
+        dev = torch.device("cpu")
+
+    corpus = load_corpus(folder)
+    train_w = Windows(corpus.split("train") or corpus.pieces, cfg.seq_len)
+    val = windows(corpus.split("validation"), cfg.seq_len)[: cfg.val_windows] - PITCH_LOW
+    corpus_info = {"name": Path(folder).resolve().name, **corpus.stats()}
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    G, D = (m.to(dev) for m in build(cfg))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data and noise: one stream per rank
+    epoch, step = 0, 0
+    if ck is not None:
+        G.load_state_dict(ck["generator"])
+        D.load_state_dict(ck["discriminator"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        if len(ck["rng"]) != world:
+            raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
+        g.set_state(ck["rng"][rank])
+        epoch, step = ck["epoch"], ck["step"]
+    if epoch >= cfg.epochs:
+        raise ValueError(f"the run in {out} already finished {epoch} epochs; pass --epochs N (> {epoch})")
+
+    log_path = out / "log.csv"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _trim_log(log_path, step)  # a killed run may have logged past its last checkpoint
+    command = shlex.join(["midigan"] + sys.argv[1:]) if ck is None else ck["command"]
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.epochs * cfg.steps_per_epoch, initial=step, unit="step",
+                   desc=f"{cfg.name}", dynamic_ncols=True)
+    t0 = time.monotonic()
+    fields = list(LOG_FIELDS)
+    with open(log_path, "a", newline="") if rank == 0 else open(os.devnull, "w") as logf:
+        writer = csv.DictWriter(logf, fieldnames=fields)
+        if rank == 0 and log_path.stat().st_size == 0:
+            writer.writeheader()
+        while epoch < cfg.epochs:
+            adversarial = cfg.model == "scalar" or epoch >= cfg.pretrain_epochs
+            # The discriminator only matters once it drives the generator: it warms up
+            # for the last pretraining epoch instead of costing a sample every step.
+            train_d = adversarial or epoch >= cfg.pretrain_epochs - cfg.d_warmup_epochs
+            if cfg.model == "categorical":
+                for pg in opt_g.param_groups:  # a gentler generator step once the critic drives it
+                    pg["lr"] = cfg.adv_lr_g if adversarial else cfg.lr_g
+            G.train(), D.train()
+            for _ in range(cfg.steps_per_epoch):
+                real = train_w.sample(cfg.batch_size, cfg.transpose, g).to(dev)
+                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, world)
+                step += 1
+                row.update(step=step, epoch=epoch + 1, phase="adv" if adversarial else "mle",
+                           seconds=round(time.monotonic() - t0, 2))
+                if bar:
+                    bar.update(1)
+                    if step % 10 == 0:
+                        bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}",
+                                        real=f"{row['acc_real']:.2f}", fake=f"{row['acc_fake']:.2f}")
+                if step % cfg.steps_per_epoch == 0:
+                    row["val_nll"] = _validate(cfg, G, val, dev)
+                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
+                                     f"{v:.5f}" if isinstance(v, float) else v) for k, v in row.items()})
+            epoch += 1
+            logf.flush()
+            rngs = _gather_rng(g, world)
+            if rank == 0:
+                save_checkpoint({
+                    "format": CKPT_FORMAT, "version": CKPT_VERSION, "config": dataclasses.asdict(cfg),
+                    "epoch": epoch, "step": step, "generator": G.state_dict(),
+                    "discriminator": D.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "rng": rngs, "corpus": corpus_info, "command": command,
+                }, ckpt_path)
+                _plot(log_path, out)
+    if bar:
+        bar.close()
+    if world > 1:
+        dist.barrier()
+    return ckpt_path
+
+
+def _gather_rng(g: torch.Generator, world: int) -> list:
+    state = g.get_state()
+    if world == 1:
+        return [state]
+    parts = [torch.empty_like(state) for _ in range(world)]
+    dist.all_gather(parts, state)  # tensors only: no pickled objects cross processes
+    return parts
+
+
+def _bce(logits, target: float):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, world) -> dict:
+    B, T = real.shape
+    if cfg.model == "scalar":
+        x_real = torch.from_numpy(normalize(real.cpu().numpy() + PITCH_LOW)).to(dev)
+        z = torch.randn(B, T, cfg.noise_dim, generator=g).to(dev)
+        fake = G(z)
+    else:
+        x_real = F.one_hot(real, 88).float()
+        z = torch.randn(B, cfg.noise_dim, generator=g).to(dev)
+        if train_d:
+            # One sample serves both updates: the discriminator sees it detached, the
+            # generator gets the gradient through it (sampling 100 steps is the costly part).
+            with torch.set_grad_enabled(adversarial):
+                fake = G.sample(z, T, cfg.tau, g)
+
+    nan = float("nan")
+    d_loss, acc_real, acc_fake, g_adv = (torch.tensor(nan), nan, nan, torch.tensor(nan))
+    if train_d:
+        # Discriminator: real sequences toward `label_smoothing`, generated toward 0.
+        d_real, d_fake = D(x_real), D(fake.detach())
+        d_loss = _bce(d_real, cfg.label_smoothing) + _bce(d_fake, 0.0)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        _average_grads(D, world)
+        opt_d.step()
+        acc_real = (d_real > 0).float().mean().item()
+        acc_fake = (d_fake < 0).float().mean().item()
+        g_adv = _bce(d_fake.detach(), 1.0)
+
+    # Generator: fool the discriminator; the categorical one also keeps the likelihood
+    # of real music, which stops the adversarial drift a pure GAN suffers on a CPU budget.
+    nll = torch.zeros((), device=dev)
+    if cfg.model == "categorical":
+        prev = torch.cat([torch.full_like(real[:, :1], BOS), real[:, :-1]], dim=1)
+        logits, _ = G(z, prev)
+        nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
+    if adversarial:
+        g_adv = _bce(D(fake), 1.0)
+        g_loss = cfg.adv_weight * g_adv + cfg.mle_weight * nll
+    else:
+        g_loss = nll
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    _average_grads(G, world)
+    torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
+    opt_g.step()
+    return dict(g_loss=g_loss.item(), g_adv=g_adv.item(),
+                nll=nll.item() if cfg.model == "categorical" else "", d_loss=d_loss.item(),
+                acc_real=acc_real, acc_fake=acc_fake, val_nll="")
+
+
+@torch.no_grad()
+def _validate(cfg: Config, G, val: np.ndarray, dev) -> float | str:
+    """Mean negative log-likelihood per note on held-out pieces (categorical only)."""
+    if cfg.model != "categorical" or not len(val):
+        return ""
+    G.eval()
+    x = torch.from_numpy(val).to(dev)
+    z = torch.zeros(len(x), cfg.noise_dim, device=dev)
+    prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
+    logits, _ = G(z, prev)
+    G.train()
+    return F.cross_entropy(logits.reshape(-1, 88), x.reshape(-1)).item()
+
+
+def _trim_log(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(LOG_FIELDS))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_log(path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for k in ("step", "g_loss", "g_adv", "nll", "d_loss", "acc_real", "acc_fake", "val_nll"):
+        out[k] = np.array([float(r[k]) if r.get(k) else math.nan for r in rows])
+    return out
+
+
+def _smooth(y: np.ndarray, n: int = 25) -> np.ndarray:
+    if len(y) < n:
+        return y
+    k = np.ones(n) / n
+    return np.convolve(np.nan_to_num(y), k, mode="valid")
+
+
+def _plot(log_path: Path, out: Path) -> None:
+    """The paper's two figures: discriminator accuracy (real vs generated) and the losses."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = read_log(log_path)
+    if not len(h["step"]):
+        return
+    s = h["step"]
+
+    def x(y):
+        return s[len(s) - len(y):]
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for k, label in (("acc_real", "real sequences"), ("acc_fake", "generated sequences")):
+        y = _smooth(h[k])
+        ax.plot(x(y), y, label=label)
+    ax.set(xlabel="step", ylabel="discriminator accuracy", ylim=(-0.02, 1.02),
+           title="Discriminator accuracy (moving average)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for k, label in (("d_loss", "discriminator"), ("g_adv", "generator (adversarial)"),
+                     ("nll", "generator NLL per note (train)"), ("val_nll", "NLL per note (held out)")):
+        if k == "val_nll":
+            m = ~np.isnan(h[k])
+            if m.any():
+                ax.plot(s[m], h[k][m], "o-", label=label)
+            continue
+        if np.any(np.nan_to_num(h[k]) != 0):
+            y = _smooth(h[k])
+            ax.plot(x(y), y, label=label)
+    ax.set(xlabel="step", ylabel="loss", title="Losses (moving average)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "losses.png", dpi=100)
+    plt.close(fig)
