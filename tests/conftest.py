@@ -1,0 +1,68 @@
+"""Shared fixtures: small MIDI corpora written on the fly, a tiny trained model, the shared corpus."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "piano-midi-de"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own corpus cache: tests never see (or pollute) the user's."""
+    monkeypatch.setenv("MIDIGAN_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def write_piece(path: Path, pitches, step_ticks: int = 120, channel: int = 0) -> Path:
+    import mido
+
+    mf = mido.MidiFile(type=1, ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mf.tracks.append(tr)
+    for i, p in enumerate(pitches):
+        tr.append(mido.Message("note_on", note=int(p), velocity=80, channel=channel,
+                               time=0 if i == 0 else step_ticks // 2))
+        tr.append(mido.Message("note_off", note=int(p), velocity=0, channel=channel, time=step_ticks // 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mf.save(str(path))
+    return path
+
+
+def make_corpus(folder: Path, pieces: int = 4, notes: int = 200) -> Path:
+    """A few melodic pieces (scales and arpeggios in different keys)."""
+    for k in range(pieces):
+        pattern = [0, 2, 4, 5, 7, 9, 11, 12, 11, 9, 7, 5, 4, 2] if k % 2 else [0, 4, 7, 12, 7, 4]
+        base = 55 + 2 * k
+        write_piece(folder / f"piece{k}.mid", [base + pattern[i % len(pattern)] for i in range(notes)])
+    return folder
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path) -> Path:
+    return make_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny categorical model trained for a few steps and exported: (checkpoint, onnx)."""
+    pytest.importorskip("torch")
+    from midigan.training.export import export_onnx
+    from midigan.training.train import run_training
+
+    base = tmp_path_factory.mktemp("tinyrun")
+    os.environ.setdefault("MIDIGAN_CACHE", str(base / "cache"))
+    corpus = make_corpus(base / "corpus")
+    ckpt = run_training(corpus, base / "run", config="tiny", progress=False)
+    onnx_path = base / "tiny.onnx"
+    export_onnx(ckpt, onnx_path, command="test")
+    return ckpt, onnx_path
+
+
+@pytest.fixture
+def shared_corpus() -> Path:
+    if not SHARED_CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {SHARED_CORPUS}")
+    return SHARED_CORPUS
