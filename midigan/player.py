@@ -212,9 +212,10 @@ class Player:
             self.notes.extend(self.producer.get(timeout=0) or ())  # top up while it's cheap
         n = self.notes[0]
         if self.relocate_to is not None:
-            # Map the next note to the first grid cell at or after the new position.
-            base = math.floor(n.start / self.grid + 1e-9) * self.grid
-            self.offset = math.ceil((self.relocate_to - base) / self.grid - 1e-9) * self.grid
+            # Shift the stream by whole grid cells so its next note lands at or
+            # just after the new position: beats and swing pairs stay in place,
+            # and a Continue where we stopped changes nothing.
+            self.offset = math.ceil((self.relocate_to - n.start) / self.grid - 1e-9) * self.grid
             self.relocate_to = None
         return n
 
@@ -350,8 +351,8 @@ class Player:
                 self._idle()
                 continue
             due = self.time_at(beat)
-            if not self._wait_until(due):
-                continue
+            if not self._wait_until(due) or self._stop.is_set():
+                continue  # (the loop ends on a stop: no new note after one)
             if self.now() - due > 0.005:
                 self.late += 1
             if kind == 0:
