@@ -23,6 +23,7 @@ No torch, no mido import on the common path.
 """
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -38,10 +39,39 @@ for _hi, _n in ((0x80, 3), (0x90, 3), (0xA0, 3), (0xB0, 3), (0xC0, 2), (0xD0, 2)
         _MSG_LEN[_hi | _ch] = _n
 _MSG_LEN.update({0xF1: 2, 0xF2: 3, 0xF3: 2, 0xF6: 1, 0xF8: 1, 0xFA: 1, 0xFB: 1, 0xFC: 1, 0xFE: 1})
 
-# Meta types mido decodes without ever failing, whatever their data.
+# Meta types mido decodes without ever failing, whatever their data; the others are
+# checked by _mido_meta_check (tests compare it with mido's decoder).
 _SAFE_META = set(range(0x01, 0x10)) | {0x2F, 0x7F}
 _MIDO_META = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x20, 0x21, 0x2F,
               0x51, 0x54, 0x58, 0x59, 0x7F}
+
+
+_JUMP_LOG = 4
+_JUMP = 1 << _JUMP_LOG
+# body length of the event whose status (or first running data) byte has this value
+_BODY = np.full(256, 3, dtype=np.int32)
+_BODY[0xC0:0xE0] = 2
+_BODY[:0x80] = 2  # running status: assumed to continue a 3-byte status, checked after the walk
+_BODY[0xF0:] = 1 << 30  # system messages, meta and sysex: set per file (or left to the loop)
+_MIDO_CHECK = np.zeros(256, dtype=bool)  # meta types to put to mido's decoder (rare ones)
+_MIDO_CHECK[sorted(_MIDO_META - _SAFE_META - {0x51})] = True
+_RUNNING_OK = np.zeros(16, dtype=bool)
+_RUNNING_OK[[0x8, 0x9, 0xA, 0xB, 0xE]] = True
+_TWO_DATA = np.zeros(16, dtype=bool)
+_TWO_DATA[[0x8, 0x9, 0xA, 0xB, 0xE]] = True
+
+
+# mido checks a time signature's denominator 2**k with a float log: a few large k fail
+_POW2_OK = [math.log(2 ** k, 2) == int(math.log(2 ** k, 2)) for k in range(256)]
+_POW2_OK_NP = np.array(_POW2_OK)
+_ARANGE = np.arange(1 << 20, dtype=np.int32)
+
+
+def _arange(m: int) -> np.ndarray:
+    global _ARANGE
+    if m > len(_ARANGE):
+        _ARANGE = np.arange(max(m, 2 * len(_ARANGE)), dtype=np.int32)
+    return _ARANGE[:m]
 
 
 class _Unusual(Exception):
@@ -131,24 +161,28 @@ def _parse_numpy(data: bytes, chunks):
         return z, z, z, z, 0
     a = np.frombuffer(data + bytes(16), dtype=np.uint8)
     m = len(a)
-    idx = np.arange(m, dtype=np.int64)
-    big = np.int64(n + 1)
+    big = n + 1  # "past the end": the walk stops there and the file goes to the loop
     # next byte < 0x80 at or after each position: where a variable-length number ends
-    next_low = np.minimum.accumulate(np.where(a < 0x80, idx, m - 1)[::-1])[::-1]
+    next_low = np.where(a < 0x80, _arange(m), m - 1)
+    next_low = np.minimum.accumulate(next_low[::-1])[::-1]
     # bytes in the event body that starts at each position (status or running data byte)
-    body = np.full(m, 3, dtype=np.int64)
-    hi = a >> 4
-    body[(hi == 0xC) | (hi == 0xD)] = 2
-    body[a < 0x80] = 2  # running status: assumed a 3-byte status, checked below
-    body[a >= 0xF0] = big  # system messages: left to the loop
+    body = _BODY[a]
+    fx = np.flatnonzero(a[:n] >= 0xF0)
+    fx_val = a[fx]
     for status, lead in ((0xFF, 2), (0xF0, 1), (0xF7, 1)):
-        at = np.flatnonzero(a[:n] == status)
+        at = fx[fx_val == status]
         if len(at):
             val, ln = _vlq_at(a, next_low, np.minimum(at + lead, m - 1))
             ok = (ln <= 4) & (val <= MAX_MESSAGE_LENGTH)
             body[at] = np.where(ok, lead + ln + val, big)
     s = np.minimum(next_low + 1, m - 1)
-    nxt = np.minimum(s + body[s], big).tolist()
+    nxt = np.minimum(s + body[s], big).astype(np.int32)  # where the event starting at i ends
+    nxt[big] = big  # past the end stays past the end
+    # jump tables: JUMP events at once, so the Python walk takes one step per JUMP events
+    jumps = [nxt]
+    for _ in range(_JUMP_LOG):
+        jumps.append(jumps[-1][jumps[-1]])
+    far = jumps[-1]
 
     starts, track_of, firsts, ends = [], [], [], []
     for t, (start, size) in enumerate(chunks):
@@ -157,17 +191,31 @@ def _parse_numpy(data: bytes, chunks):
             raise _Unusual("track runs past the end of the file")
         firsts.append(len(starts))
         p = start
-        ev = []
+        sparse = []
         while p < end:
-            ev.append(p)
-            p = nxt[p]
+            q = int(far[p])
+            if q > end:
+                break
+            sparse.append(p)
+            p = q
+        tail = []
+        while p < end:
+            tail.append(p)
+            p = int(nxt[p])
         if p != end:
             raise _Unusual("events overrun the track length")
-        starts.extend(ev)
-        track_of.extend([t] * len(ev))
-        ends.append(len(starts))
-    e = np.asarray(starts, dtype=np.int64)
-    track_of = np.asarray(track_of, dtype=np.int64)
+        if sparse:
+            cols = [np.asarray(sparse, dtype=np.int32)]
+            for _ in range(_JUMP - 1):
+                cols.append(nxt[cols[-1]])
+            starts.append(np.stack(cols, axis=1).ravel())
+        starts.append(np.asarray(tail, dtype=np.int32))
+        ends.append(sum(len(x) for x in starts))
+        firsts[-1] = ends[-1] - len(sparse) * _JUMP - len(tail)
+        track_of.append(np.full(ends[-1] - firsts[-1], t, dtype=np.int64))
+    starts = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, np.int64)
+    track_of = np.concatenate(track_of) if track_of else np.zeros(0, np.int64)
+    e = starts
     firsts = np.asarray(firsts, dtype=np.int64)
     if not len(e):
         z = np.zeros(0, np.int64)
@@ -189,12 +237,12 @@ def _parse_numpy(data: bytes, chunks):
         if (lr < firsts[track_of[running]]).any():
             raise _Unusual("running status without a previous status")
         eff_r = c[lr]
-        if (~np.isin(eff_r >> 4, (0x8, 0x9, 0xA, 0xB, 0xE))).any():
+        if (~_RUNNING_OK[eff_r >> 4]).any():
             raise _Unusual("running status after a short or system message")
     eff = c.copy()
     eff[running] = c[last[running]] if running.any() else eff[running]
     chan = is_status & (c < 0xF0)
-    three = chan & ~np.isin(c >> 4, (0xC, 0xD))
+    three = chan & _TWO_DATA[(c >> 4) & 0xF]
     if (d1[chan] >= 0x80).any() or (d2[three] >= 0x80).any() or (d1[running] >= 0x80).any():
         raise _Unusual("data byte out of range")
 
@@ -215,7 +263,7 @@ def _parse_numpy(data: bytes, chunks):
         if (mlen[tempo] < 3).any():
             raise _Unusual("short tempo event")
         sig = mtype == 0x58
-        check = np.isin(mtype, list(_MIDO_META - _SAFE_META - {0x51})) & ~(sig & (mlen >= 4))
+        check = _MIDO_CHECK[mtype] & ~(sig & (mlen >= 4) & _POW2_OK_NP[a[np.minimum(dstart + 1, m - 1)]])
         for i in np.flatnonzero(check):
             _mido_meta_check(int(mtype[i]), data[dstart[i]:dstart[i] + mlen[i]])
         ds = dstart[tempo]
@@ -242,13 +290,24 @@ def _vlq_at(a, next_low, pos):
 
 
 def _mido_meta_check(mtype: int, payload: bytes) -> None:
-    """Raise ValueError where mido would refuse this meta event."""
-    from mido.midifiles.meta import build_meta_message
-
-    try:
-        build_meta_message(mtype, list(payload))
-    except Exception as e:  # mido raises IndexError, KeySignatureError, ...
-        raise ValueError(f"bad meta event 0x{mtype:02x}: {type(e).__name__}") from None
+    """Raise ValueError where mido's meta decoder would refuse this event (no mido import)."""
+    n = len(payload)
+    if mtype == 0x00:
+        ok = n != 1  # sequence number: empty, or two bytes
+    elif mtype == 0x20:
+        ok = n >= 1  # channel prefix
+    elif mtype == 0x51:
+        ok = n >= 3  # tempo
+    elif mtype == 0x54:  # SMPTE offset: a known frame rate, mido's ranges
+        ok = n >= 5 and payload[0] >> 5 <= 3 and payload[1] <= 59 and payload[2] <= 59 and payload[4] <= 99
+    elif mtype == 0x58:
+        ok = n >= 4 and _POW2_OK[payload[1]]  # time signature
+    elif mtype == 0x59:
+        ok = n >= 2 and (payload[0] <= 7 or payload[0] >= 256 - 7) and payload[1] in (0, 1)  # key
+    else:
+        ok = True  # text, port, end of track, sequencer data, unknown types: anything goes
+    if not ok:
+        raise ValueError(f"bad meta event 0x{mtype:02x} ({n} data bytes)")
 
 
 # ---------------------------------------------------------------- byte loop
