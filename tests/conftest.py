@@ -66,3 +66,49 @@ def shared_corpus() -> Path:
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {SHARED_CORPUS}")
     return SHARED_CORPUS
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A private JACK server (dummy driver, period 64) for the live tests: its name.
+
+    Own server name, so it never meets a desktop's JACK or another test run;
+    JACK_DEFAULT_SERVER points this process and its subprocesses at it; stopped
+    by its pid at the end.
+    """
+    import shutil
+    import subprocess
+    import time
+
+    if not shutil.which("jackd"):
+        pytest.skip("jackd is not installed (Debian: apt-get install jackd2 jack-tools)")
+    name = f"midigan-test-{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                pytest.skip(f"jackd did not start: {proc.stderr.read().strip()[-300:]}")
+            up = subprocess.run(["jack_lsp", "-s", name], capture_output=True)
+            if up.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                pytest.skip("jackd did not come up within 10 s")
+            time.sleep(0.1)
+        yield {"name": name, "rate": 48000, "period": 64}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

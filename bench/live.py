@@ -1,0 +1,253 @@
+"""Live timing figures: how close sends and JACK arrivals come to the schedule.
+
+    python bench/live.py [--model PATH] [--seconds S]
+
+Prints figures only (no asserts):
+1. send-time error vs schedule (p50/p99/max, ms), in-process, real clock, memory port:
+   120 BPM sixteenths, and 1,000 events/s;
+2. the same as received by a JACK client (private jackd, dummy driver, period 64);
+3. time from process start to the first note-on received (`python -m midigan play`).
+Without --model it uses export/default.onnx, else any export/*.onnx, else a
+numpy stand-in generator (the in-process figures) and a tiny ONNX stand-in
+built with the onnx package (the subprocess figures).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from midigan.player import Player  # noqa: E402
+from midigan.ports import MemoryPort  # noqa: E402
+from midigan.presets import load_preset  # noqa: E402
+
+
+class NumpyGen:
+    """A generator stand-in: random pitches, cheap, with the runtime's stream() signature."""
+
+    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25):
+        rng = np.random.default_rng(seed)
+        while True:
+            yield rng.integers(40, 90, 64)
+
+
+def find_model(arg):
+    if arg:
+        return Path(arg)
+    export = ROOT / "export"
+    found = sorted(export.glob("*.onnx")) if export.is_dir() else []
+    if export / "default.onnx" in found:
+        return export / "default.onnx"
+    return found[0] if found else None
+
+
+def stand_in_onnx(path: Path) -> Path | None:
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_live_jack import _tiny_onnx
+        return _tiny_onnx(path)
+    except BaseException:  # pytest.skip raises a BaseException when onnx is missing
+        return None
+
+
+def scenario(name, events_per_s=None):
+    """(preset, bpm): '120' = 120 BPM sixteenths; 'fast' = 1,000 events/s (500 notes/s)."""
+    pr = load_preset("raw")
+    pr = dataclasses.replace(pr, step="1/16", gate=0.5, velocity=100, channel=1)
+    if name == "120":
+        return pr, 120.0
+    # 1/16 steps: notes/s = bpm / 60 * 4; two events (on, off) per note.
+    return pr, events_per_s / 2 / 4 * 60
+
+
+def stats(err_s) -> str:
+    e = np.abs(np.asarray(err_s)) * 1e3
+    return (f"p50 {np.percentile(e, 50):.3f} ms  p99 {np.percentile(e, 99):.3f} ms  "
+            f"max {e.max():.3f} ms  (n={len(e)})")
+
+
+class TimedPort(MemoryPort):
+    """Keeps (sent at, due at) per message."""
+
+    def __init__(self, player_ref):
+        super().__init__()
+        self.ref, self.pairs = player_ref, []
+
+    def send(self, msg):
+        t = time.perf_counter()
+        p = self.ref[0]
+        if msg[0] & 0xF0 in (0x80, 0x90) and not p._stop.is_set() and p.last_due:
+            self.pairs.append((t, p.last_due))
+
+
+def run_player(port_factory, gen, name, seconds, events_per_s=1000):
+    pr, bpm = scenario(name, events_per_s)
+    ref = [None]
+    port = port_factory(ref)
+    p = Player(port, gen, pr, bars=None)
+    p.bpm = bpm  # past the CLI's 400 BPM cap on purpose, for the events/s figure
+    ref[0] = p
+    import threading
+    threading.Timer(seconds, p.stop).start()
+    p.run()
+    return port
+
+
+def in_process(gen, seconds):
+    for name in ("120", "fast"):
+        port = run_player(TimedPort, gen, name, seconds)
+        err = [s - d for s, d in port.pairs]
+        label = "120 BPM sixteenths" if name == "120" else "1,000 events/s    "
+        print(f"  send error, {label}: {stats(err)}")
+
+
+# ------------------------------------------------------------------ JACK
+
+def start_jack():
+    if not shutil.which("jackd"):
+        return None
+    name = f"midigan-bench-{os.getpid()}"
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode == 0:
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    return None
+
+
+class Recorder:
+    def __init__(self):
+        import rtmidi
+
+        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "bench-rec")
+        self.m.ignore_types(sysex=True, timing=True, active_sense=True)
+        self.events, self.t = [], 0.0
+        self.m.set_callback(self._cb)
+        self.m.open_virtual_port("in")
+
+    def _cb(self, ev, _=None):
+        self.t += ev[1]
+        self.events.append((self.t, tuple(ev[0]), time.monotonic()))
+
+    def close(self):
+        self.m.cancel_callback()
+        self.m.close_port()
+        self.m.delete()
+
+
+def grid_error(events, step, gate):
+    """Errors of received note-ons and note-offs against t0 + i*step (+ gate*step)."""
+    ons = np.array([t for t, m, _ in events if m[0] == 0x90 and m[2] > 0])
+    offs = np.array([t for t, m, _ in events if m[0] == 0x80])
+    if len(ons) < 3:
+        return None
+    r = ons - step * np.arange(len(ons))
+    t0 = np.median(r)
+    err = list(r - t0)
+    n = min(len(offs), len(ons))
+    err += list(offs[:n] - (t0 + step * np.arange(n) + gate * step))
+    return err
+
+
+def child_jack(name, seconds, events_per_s):
+    """Runs in a subprocess: play into the bench recorder on JACK."""
+    from midigan.ports import open_output
+
+    with open_output("bench-rec:in", virtual=False, api="jack") as port:
+        pr, bpm = scenario(name, events_per_s)
+        p = Player(port, NumpyGen(), pr)
+        p.bpm = bpm
+        import threading
+        threading.Timer(seconds, p.stop).start()
+        p.run()
+
+
+def via_jack(seconds):
+    for name in ("120", "fast"):
+        rec = Recorder()
+        try:
+            subprocess.run([sys.executable, __file__, "--child-jack", name, "--seconds", str(seconds)],
+                           check=True, timeout=60)
+            time.sleep(0.1)
+        finally:
+            rec.close()
+        pr, bpm = scenario(name, 1000)
+        step = 60 / bpm / 4
+        err = grid_error(rec.events, step, pr.gate)
+        label = "120 BPM sixteenths" if name == "120" else "1,000 events/s    "
+        print(f"  JACK arrival error, {label}: " + (stats(err) if err else "nothing received"))
+
+
+def first_note(model, runs=3):
+    out = []
+    for _ in range(runs):
+        rec = Recorder()
+        try:
+            t0 = time.monotonic()
+            subprocess.run([sys.executable, "-m", "midigan", "play", "--api", "jack", "--port", "bench-rec:in",
+                            "--bars", "1", "--bpm", "240", "--quiet", "--model", str(model)],
+                           check=True, timeout=60, cwd=str(ROOT))
+            time.sleep(0.05)
+        finally:
+            rec.close()
+        first = next((w for _t, m, w in rec.events if m[0] == 0x90), None)
+        if first is not None:
+            out.append(first - t0)
+    if out:
+        print(f"  process start -> first note-on received: {' / '.join(f'{x:.3f} s' for x in out)} "
+              f"(best {min(out):.3f} s)")
+    else:
+        print("  process start -> first note-on: nothing received")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--seconds", type=float, default=4.0, help="length of each timing run")
+    ap.add_argument("--child-jack", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child_jack:
+        child_jack(a.child_jack, a.seconds, 1000)
+        return
+    model = find_model(a.model)
+    tmp = tempfile.TemporaryDirectory()
+    if model is None:
+        model = stand_in_onnx(Path(tmp.name) / "stand-in.onnx")
+    gen = NumpyGen()
+    if model is not None:
+        from midigan.runtime import Generator
+        gen = Generator(model)
+    print(f"model: {model or 'numpy stand-in'}; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+    print("in-process, memory port:")
+    in_process(gen, a.seconds)
+    jackd = start_jack()
+    if jackd is None:
+        print("JACK: jackd not installed or did not start; skipped")
+        return
+    try:
+        print("JACK (dummy driver, 48 kHz, period 64 = 1.33 ms):")
+        via_jack(a.seconds)
+        if model is not None:
+            first_note(model)
+    finally:
+        jackd.terminate()
+        jackd.wait(5)
+
+
+if __name__ == "__main__":
+    main()

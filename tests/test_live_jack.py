@@ -1,0 +1,196 @@
+"""`midigan play --api jack` for real: a subprocess plays into a private JACK server
+(see the jack_server fixture) and a separate JACK client in this process records it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from midigan.presets import SCALES, load_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+jack = pytest.mark.jack
+
+
+def _tiny_onnx(path: Path, seq_len: int = 32, noise_dim: int = 4) -> Path:
+    """A stand-in 'sequence' generator (pitch = tanh(0.4 * sum(noise))): enough to drive
+    the player when no trained model has been exported yet."""
+    onnx = pytest.importorskip("onnx", reason="no export/*.onnx and no onnx package to build a stand-in")
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [helper.make_node("ReduceSum", ["noise", "axes"], ["s"], keepdims=0),
+         helper.make_node("Mul", ["s", "k"], ["m"]),
+         helper.make_node("Tanh", ["m"], ["pitch"])],
+        "stand-in",
+        [helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["batch", "steps", noise_dim])],
+        [helper.make_tensor_value_info("pitch", TensorProto.FLOAT, ["batch", "steps"])],
+        [numpy_helper.from_array(np.array([2], np.int64), "axes"),
+         numpy_helper.from_array(np.array(0.4, np.float32), "k")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    helper.set_model_props(m, dict(format="midigan", format_version="1", seq_len=str(seq_len),
+                                   noise_dim=str(noise_dim), pitch_low="21", pitch_high="108",
+                                   encoding="pitch-linear", output="sequence"))
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """The shipped model if exported, else any export/*.onnx, else a stand-in."""
+    export = ROOT / "export"
+    found = sorted(export.glob("*.onnx")) if export.is_dir() else []
+    if (export / "default.onnx") in found:
+        return export / "default.onnx"
+    if found:
+        return found[0]
+    return _tiny_onnx(tmp_path_factory.mktemp("model") / "stand-in.onnx")
+
+
+class Recorder:
+    """A python-rtmidi JACK input keeping (seconds, message) on JACK's clock."""
+
+    def __init__(self, client="midigan-rec"):
+        import rtmidi
+
+        self.rtmidi = rtmidi
+        self.midiin = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client)
+        self.midiin.ignore_types(sysex=True, timing=True, active_sense=True)
+        self.events = []
+        self.t = 0.0
+        self.midiin.set_callback(self._receive)
+
+    def _receive(self, event, _data=None):
+        msg, delta = event
+        self.t += delta  # rtmidi's deltas come from jack_get_time() in the process cycle
+        self.events.append((self.t, tuple(msg), time.monotonic()))
+
+    def open_virtual(self, name="in"):
+        self.midiin.open_virtual_port(name)
+
+    def connect_to(self, source, timeout=5.0):
+        """Connect to output `source` once it exists."""
+        deadline = time.monotonic() + timeout
+        while source not in self.midiin.get_ports():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{source} never appeared (ports: {self.midiin.get_ports()})")
+            time.sleep(0.01)
+        self.midiin.open_port(self.midiin.get_ports().index(source), "in")
+
+    def reconnect(self, source):
+        self.midiin.close_port()
+        self.connect_to(source)
+
+    def close(self):
+        self.midiin.cancel_callback()
+        self.midiin.close_port()
+        self.midiin.delete()
+
+
+def play_cmd(model, *args):
+    return [sys.executable, "-m", "midigan", "play", "--api", "jack", "--model", str(model), "--quiet", *args]
+
+
+def counts(events, channel=0):
+    """pitch -> note-ons minus note-offs, ignoring note-offs that precede a pitch's first note-on."""
+    held, seen = {}, set()
+    for _t, m, _w in events:
+        if m[0] == 0x90 | channel and m[2] > 0:
+            seen.add(m[1])
+            held[m[1]] = held.get(m[1], 0) + 1
+        elif (m[0] == 0x80 | channel or (m[0] == 0x90 | channel and m[2] == 0)) and m[1] in seen:
+            held[m[1]] = held.get(m[1], 0) - 1
+    return held
+
+
+@jack
+def test_play_bars_into_jack(jack_server, model):
+    """A connected-from-the-start run: every note arrives, paired, in range and scale, on the grid."""
+    pr = load_preset("arpeggio")  # A minor, 57..81, sixteenths, no swing, one note per step
+    bpm, bars = 240, 2
+    for attempt in range(2):  # an rtmidi JACK input occasionally receives nothing: retry once
+        rec = Recorder()
+        try:
+            rec.open_virtual("in")
+            proc = subprocess.run(play_cmd(model, "--port", "midigan-rec:in", "--bars", str(bars),
+                                           "--bpm", str(bpm), "--preset", "arpeggio", "--seed", "7"),
+                                  capture_output=True, text=True, timeout=30)
+            time.sleep(0.1)
+        finally:
+            rec.close()
+        assert proc.returncode == 0, proc.stderr
+        if rec.events:
+            break
+    ev = rec.events
+    on = [(t, m) for t, m, _ in ev if m[0] == 0x90 and m[2] > 0]
+    off = [(t, m) for t, m, _ in ev if m[0] == 0x80 or (m[0] == 0x90 and m[2] == 0)]
+    assert len(on) == len(off) == bars * 16, (len(on), len(off))
+    assert not any(counts(ev).values())
+    assert ev[-1][1] == (0xB0, 123, 0)
+    pitches = np.array([m[1] for _t, m in on])
+    assert pitches.min() >= pr.low and pitches.max() <= pr.high
+    allowed = {(pr.key_pc + i) % 12 for i in SCALES[pr.scale]}
+    assert set(pitches % 12) <= allowed
+    # Onsets on the grid: note i at t0 + i * step, within one JACK period + 1 ms.
+    step = 60 / bpm / 4
+    t = np.array([tt for tt, _m in on])
+    resid = t - step * np.arange(len(t))
+    err = np.abs(resid - np.median(resid))
+    period = jack_server["period"] / jack_server["rate"]
+    assert err.max() <= period + 0.001, f"onset error {err.max() * 1e3:.2f} ms (p50 {np.median(err) * 1e3:.2f})"
+
+
+@jack
+def test_sigint_mid_note_leaves_nothing_sounding(jack_server, model):
+    from midigan.ports import list_ports
+
+    proc = subprocess.Popen(play_cmd(model, "--preset", "piano", "--bpm", "100", "--seed", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rec = Recorder()
+    try:
+        rec.connect_to("midigan:midigan")
+        assert "midigan:midigan" in list_ports()["jack"]["inputs"]
+        for _ in range(3):  # handshake: notes must be arriving before we trust the connection
+            deadline = time.monotonic() + 2
+            while not any(m[0] == 0x90 for _t, m, _w in rec.events) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if rec.events:
+                break
+            rec.reconnect("midigan:midigan")
+        assert rec.events, "the recorder received nothing after 3 connections"
+        # Wait for a fresh note-on, then interrupt 40 ms into it (notes last 135 ms).
+        n = len(rec.events)
+        while not any(m[0] == 0x90 for _t, m, _w in rec.events[n:]):
+            time.sleep(0.002)
+        time.sleep(0.04)
+        sigint_at = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rec.close()
+    assert proc.returncode == 0, err
+    ev = rec.events
+    after = [m for _t, m, w in ev if w > sigint_at]
+    assert any(m[0] == 0x80 for m in after), "no note was sounding when SIGINT arrived"
+    assert not any(m[0] == 0x90 and m[2] > 0 for m in after)
+    assert not any(counts(ev).values()), counts(ev)
+    assert ev[-1][1] == (0xB0, 123, 0)
+
+
+def test_no_jack_server_is_one_clear_error(tmp_path, model):
+    import rtmidi
+
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi was built without JACK")
+    env = dict(os.environ, JACK_DEFAULT_SERVER="midigan-nobody-home", JACK_NO_START_SERVER="1")
+    p = subprocess.run(play_cmd(model, "--bars", "1"), capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 1
+    assert p.stderr.strip() == "Error: no JACK server is running (start jackd, or pick another --api)"
