@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +97,11 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
     try:
         # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.
-        torch.onnx.export(module, _example(cfg, 2), str(tmp), input_names=list(names[0]),
-                          output_names=list(names[1]), dynamic_axes=dyn, opset_version=OPSET,
-                          dynamo=False, do_constant_folding=True)
+        with warnings.catch_warnings():  # tracer chatter about LSTM batch sizes: h/c are inputs here
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, _example(cfg, 2), str(tmp), input_names=list(names[0]),
+                              output_names=list(names[1]), dynamic_axes=dyn, opset_version=OPSET,
+                              dynamo=False, do_constant_folding=True)
         model = onnx.load(str(tmp))
         onnx.helper.set_model_props(model, metadata(cfg, ck, command))
         model.doc_string = "midigan generator: see metadata_props for how to decode it"

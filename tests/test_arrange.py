@@ -1,0 +1,61 @@
+import io
+
+import mido
+import numpy as np
+
+from midigan.arrange import Arranger, arrange, shape_pitches, to_midi_file
+from midigan.presets import load_preset, make_preset
+
+
+def test_scale_snap_and_range_fold():
+    pr = make_preset({"key": "C", "scale": "major", "low": 48, "high": 72})
+    out = shape_pitches(np.arange(21, 109), pr)
+    assert set(out % 12) <= {0, 2, 4, 5, 7, 9, 11}
+    assert out.min() >= 48 and out.max() <= 72
+    # Pitches already in scale and range are untouched.
+    assert shape_pitches([60, 62, 64], pr).tolist() == [60, 62, 64]
+
+
+def test_raw_keeps_pitches_step_and_velocity():
+    pr = load_preset("raw")
+    pitches = [21, 60, 108, 61, 61]
+    notes = arrange([pitches], pr)
+    assert [n.pitch for n in notes] == pitches
+    assert {n.velocity for n in notes} == {pr.velocity}
+    starts = [n.start for n in notes]
+    assert np.allclose(np.diff(starts), pr.step_beats)
+    assert {n.duration for n in notes} == {pr.step_beats * pr.gate}
+
+
+def test_rhythm_swing_and_accent():
+    pr = make_preset({"step": "1/8", "rhythm": [1, 1, 2], "swing": 0.2, "accent": 10, "velocity": 60})
+    notes = Arranger(pr).arrange([60] * 6)
+    # steps: 0, 1, 2 (2 long), 4, 5, 6 -> beats 0, .5+swing, 1, 2, 2.5+swing, 3
+    assert [round(n.start, 3) for n in notes] == [0, 0.6, 1.0, 2.0, 2.6, 3.0]
+    assert [n.velocity for n in notes] == [70, 60, 70, 70, 60, 70]
+    for a, b in zip(notes, notes[1:]):
+        assert a.start + a.duration <= b.start + 1e-9  # never overlapping
+
+
+def test_arranger_continues_across_sequences():
+    pr = load_preset("piano")
+    arr = Arranger(pr)
+    a = arr.arrange([60] * 10)
+    b = arr.arrange([62] * 10)
+    assert b[0].start == a[-1].start + pr.step_beats
+
+
+def test_midi_file_is_type1_with_tempo_and_paired_notes():
+    pr = load_preset("ballad")
+    notes = arrange([np.arange(50, 80)], pr, seed=1)
+    mf = to_midi_file(notes, pr)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    back = mido.MidiFile(file=io.BytesIO(buf.getvalue()))
+    assert back.type == 1 and len(back.tracks) == 2
+    tempos = [m.tempo for m in back.tracks[0] if m.type == "set_tempo"]
+    assert tempos == [mido.bpm2tempo(pr.bpm)]
+    ons = [m for m in back.tracks[1] if m.type == "note_on" and m.velocity > 0]
+    offs = [m for m in back.tracks[1] if m.type == "note_off"]
+    assert len(ons) == len(offs) == len(notes)
+    assert {m.channel for m in ons} == {pr.channel - 1}

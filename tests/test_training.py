@@ -1,0 +1,109 @@
+"""Training smoke tests: a few steps on a tiny corpus -> checkpoint -> export -> parity."""
+import csv
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from midigan.training.config import CONFIGS, load_config, make_config  # noqa: E402
+from midigan.training.export import export_onnx  # noqa: E402
+from midigan.training.train import CKPT_KEYS, LOG_FIELDS, load_checkpoint, run_training  # noqa: E402
+
+
+def test_run_writes_log_plots_and_checkpoint(tiny_run):
+    ckpt, onnx_path = tiny_run
+    run = ckpt.parent
+    ck = load_checkpoint(ckpt)
+    assert set(CKPT_KEYS) <= set(ck)
+    cfg = CONFIGS["tiny"]
+    assert ck["epoch"] == cfg.epochs and ck["step"] == cfg.epochs * cfg.steps_per_epoch
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert len(rows) == ck["step"] and tuple(rows[0]) == LOG_FIELDS
+    assert {r["phase"] for r in rows} == {"mle", "adv"}
+    for r in rows:
+        for k in ("acc_real", "acc_fake"):
+            if r[k]:
+                assert 0 <= float(r[k]) <= 1
+    assert (run / "accuracy.png").stat().st_size > 1000
+    assert (run / "losses.png").stat().st_size > 1000
+    assert not list(run.glob("*.tmp"))
+
+
+def test_seed_config_is_the_papers_design():
+    cfg = CONFIGS["seed"]
+    assert cfg.model == "scalar" and cfg.seq_len == 100 and cfg.mle_weight == 0
+
+
+def test_scalar_model_trains_and_exports(tmp_path, tiny_corpus):
+    cfg_file = tmp_path / "s.toml"
+    cfg_file.write_text('base = "seed"\nseq_len = 16\nhidden = 8\nd_hidden = 8\nnoise_dim = 4\n'
+                        'epochs = 1\nsteps_per_epoch = 2\nbatch_size = 4\n')
+    ckpt = run_training(tiny_corpus, tmp_path / "run", config=str(cfg_file), progress=False)
+    diff, size = export_onnx(ckpt, tmp_path / "s.onnx")
+    assert diff <= 1e-4 and size > 0
+    from midigan.runtime import Generator
+    g = Generator(tmp_path / "s.onnx")
+    assert g.kind == "sequence" and g.encoding == "pitch-linear"
+    out = g.generate(2, seed=0)
+    assert out.shape == (2, 16) and out.min() >= 21 and out.max() <= 108
+
+
+def test_resume_equals_uninterrupted(tmp_path, tiny_corpus):
+    """Stop after epoch 1, resume to 2: same parameters as running 2 epochs straight."""
+    a = run_training(tiny_corpus, tmp_path / "a", config="tiny", epochs=2, progress=False)
+    run_training(tiny_corpus, tmp_path / "b", config="tiny", epochs=1, progress=False)
+    b = run_training(tiny_corpus, tmp_path / "b", resume=True, epochs=2, progress=False)
+    ga, gb = load_checkpoint(a)["generator"], load_checkpoint(b)["generator"]
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1))
+
+
+def test_refuses_to_overwrite_and_bad_resumes(tmp_path, tiny_corpus):
+    run_training(tiny_corpus, tmp_path / "r", config="tiny", epochs=1, progress=False)
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_training(tiny_corpus, tmp_path / "r", config="tiny", progress=False)
+    with pytest.raises(ValueError, match="config 'tiny', not 'seed'"):
+        run_training(tiny_corpus, tmp_path / "r", config="seed", resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run_training(tiny_corpus, tmp_path / "nothing", resume=True, progress=False)
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+
+
+def test_checkpoint_with_pickled_object_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    p = tmp_path / "evil.pt"
+    torch.save({"format": "midigan-checkpoint", "payload": Evil()}, p)
+    with pytest.raises(ValueError, match="not a midigan checkpoint"):
+        load_checkpoint(p)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="not a midigan checkpoint"):
+        load_checkpoint(junk)
+
+
+def test_config_fails_loudly(tmp_path):
+    with pytest.raises(ValueError, match="unknown key 'hiden'"):
+        make_config({"hiden": 3})
+    with pytest.raises(ValueError, match="should be int"):
+        make_config({"hidden": 1.5})
+    with pytest.raises(ValueError, match="unknown config"):
+        load_config("huge")
+    assert load_config("default") == CONFIGS["default"]
+
+
+def test_export_parity_catches_mismatch(tiny_run, tmp_path, monkeypatch):
+    """A generator that disagrees with its ONNX graph is not written."""
+    import midigan.training.export as ex
+    ckpt, _ = tiny_run
+    monkeypatch.setattr(ex, "TOLERANCE", -1.0)  # no difference can pass
+    with pytest.raises(RuntimeError, match="disagree"):
+        ex.export_onnx(ckpt, tmp_path / "bad.onnx")
+    assert not (tmp_path / "bad.onnx").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+    assert np.isfinite(ex.TOLERANCE)
