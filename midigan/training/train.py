@@ -221,6 +221,7 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
                                      f"{v:.5f}" if isinstance(v, float) else v) for k, v in row.items()})
             epoch += 1
             logf.flush()
+            _check_in_sync(G, D, world)
             rngs = _gather_rng(g, world)
             if rank == 0:
                 save_checkpoint({
@@ -235,6 +236,19 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
     if world > 1:
         dist.barrier()
     return ckpt_path
+
+
+def _check_in_sync(G, D, world: int) -> None:
+    """Every rank must hold the same weights; a silent divergence would waste the run."""
+    if world == 1:
+        return
+    with torch.no_grad():
+        mine = torch.stack([torch.cat([p.detach().double().flatten() for p in m.parameters()]).sum()
+                            for m in (G, D)]).cpu()
+    parts = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(parts, mine)
+    if any(not torch.equal(parts[0], q) for q in parts[1:]):
+        raise RuntimeError(f"ranks disagree on the weights: {[q.tolist() for q in parts]}")
 
 
 def _gather_rng(g: torch.Generator, world: int) -> list:
