@@ -272,5 +272,33 @@ def export(checkpoint, output):
     click.echo(f"wrote {output} ({size / 1e6:.2f} MB); torch vs onnxruntime max abs diff {diff:.2e}")
 
 
+# ------------------------------------------------------------------ evaluation
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("--reference", type=click.Path(), required=True,
+              help="Folder of real MIDI music to compare with (its validation+test pieces when it is also --train).")
+@click.option("--train", "train_dir", type=click.Path(), default=None,
+              help="Training corpus folder, for novelty and the Markov baselines [default: --reference's train split].")
+@click.option("--count", type=int, default=400, show_default=True, help="Sequences generated (or windows drawn) per row.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for generation, sampling and the classifier.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="Also score uniform random, Markov chains, the seed model and real music.")
+@click.option("--seed-model", type=click.Path(dir_okay=False), default=None,
+              help="The paper-design model for the baselines [default: export/seed.onnx if present].")
+@friendly
+def evaluate(source, reference, train_dir, count, seed, as_json, baselines, seed_model):
+    """Score a model (ONNX) or a MIDI folder against held-out real music."""
+    from .metrics import evaluate as run_evaluate, format_table
+
+    if seed < 0:
+        raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
+    res = run_evaluate(source, reference, train_dir, count=count, seed=seed, baselines=baselines,
+                       seed_model=seed_model,
+                       progress=None if as_json else (lambda msg: click.echo(f"... {msg}", err=True)))
+    click.echo(json.dumps(res, indent=2) if as_json else format_table(res))
+
+
 if __name__ == "__main__":
     main()
