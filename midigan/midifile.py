@@ -53,6 +53,8 @@ _BODY = np.full(256, 3, dtype=np.int32)
 _BODY[0xC0:0xE0] = 2
 _BODY[:0x80] = 2  # running status: assumed to continue a 3-byte status, checked after the walk
 _BODY[0xF0:] = 1 << 30  # system messages, meta and sysex: set per file (or left to the loop)
+_MIDO_META_NP = np.zeros(256, dtype=bool)
+_MIDO_META_NP[sorted(_MIDO_META)] = True
 _MIDO_CHECK = np.zeros(256, dtype=bool)  # meta types to put to mido's decoder (rare ones)
 _MIDO_CHECK[sorted(_MIDO_META - _SAFE_META - {0x51})] = True
 _RUNNING_OK = np.zeros(16, dtype=bool)
@@ -247,6 +249,11 @@ def _parse_numpy(data: bytes, chunks):
         raise _Unusual("data byte out of range")
 
     # ticks: cumulative per track
+    # mido 1.3 builds meta events of unknown type without their delta time (a mido
+    # quirk, kept so that both readers agree): the time they carry is lost
+    unknown_meta = (c == 0xFF) & ~_MIDO_META_NP[d1]
+    if unknown_meta.any():
+        deltas = np.where(unknown_meta, 0, deltas)
     ticks = np.cumsum(deltas)
     track_base = np.concatenate([[0], ticks])[firsts]  # running total before each track
     ticks = ticks - track_base[track_of]
@@ -269,6 +276,11 @@ def _parse_numpy(data: bytes, chunks):
         ds = dstart[tempo]
         tempo_ticks = ticks[metas[tempo]]
         tempos = (a[ds].astype(np.int64) << 16) | (a[ds + 1].astype(np.int64) << 8) | a[ds + 2]
+
+    for i in np.flatnonzero((c == 0xF0) | (c == 0xF7)).tolist():  # sysex: rare
+        length, ln = _vlq_at(a, next_low, sp[i:i + 1] + 1)
+        begin = int(sp[i] + 1 + ln[0])
+        _check_sysex(data[begin:begin + int(length[0])])
 
     on = ((eff >> 4) == 0x9) & ((eff & 0xF) != DRUM_CHANNEL)
     pitch = np.where(is_status, d1, c)
@@ -310,6 +322,16 @@ def _mido_meta_check(mtype: int, payload: bytes) -> None:
         raise ValueError(f"bad meta event 0x{mtype:02x} ({n} data bytes)")
 
 
+def _check_sysex(payload: bytes) -> None:
+    """mido refuses sysex data bytes over 127 (the framing F0 ... F7 aside)."""
+    if payload[:1] == b"\xf0":
+        payload = payload[1:]
+    if payload[-1:] == b"\xf7":
+        payload = payload[:-1]
+    if payload and max(payload) > 127:
+        raise ValueError("sysex data byte out of range 0..127")
+
+
 # ---------------------------------------------------------------- byte loop
 
 def _parse_loop(data: bytes, chunks):
@@ -340,6 +362,8 @@ def _parse_loop(data: bytes, chunks):
                     last = status
                 if status == 0xFF:
                     mtype = data[pos]
+                    if mtype not in _MIDO_META:
+                        tick -= delta  # mido drops the delta time of unknown meta events
                     pos += 1
                     length, pos = _vlq(data, pos)
                     if length > MAX_MESSAGE_LENGTH:
@@ -361,6 +385,7 @@ def _parse_loop(data: bytes, chunks):
                         raise ValueError(f"message length {length} too large")
                     if pos + length > n:
                         raise IndexError
+                    _check_sysex(data[pos:pos + length])
                     pos += length
                 else:
                     full = msg_len.get(status)
