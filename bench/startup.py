@@ -1,0 +1,67 @@
+"""Start-up: process start -> first MIDI message of `midigan play`, and `midigan generate --count 1`,
+next to `python -c "import torch"`, measured in the same run (these machines are noisy).
+
+Run: python bench/startup.py [--runs 5] [--model export/default.onnx]
+The first-note figure needs jackd (it starts a private dummy-driver server, as bench/live.py does).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def wall(cmd, runs):
+    out = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run(cmd, check=True, capture_output=True)
+        out.append(time.monotonic() - t0)
+    return out
+
+
+def fmt(xs):
+    return f"median {statistics.median(xs):.3f} s (min {min(xs):.3f}, max {max(xs):.3f}, n={len(xs)})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--model", default=None)
+    a = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        torch_t = wall([py, "-c", "import torch"], a.runs)
+        deps_t = wall([py, "-c", "import onnxruntime, numpy, mido, rtmidi, click"], a.runs)
+        gen_cmd = [py, "-m", "midigan", "generate", "--count", "1", "-o", str(Path(tmp) / "x.mid")]
+        if a.model:
+            gen_cmd += ["--model", a.model]
+        gen_t = wall(gen_cmd, a.runs)
+    print(f"python -c 'import torch':                      {fmt(torch_t)}")
+    print(f"import onnxruntime, numpy, mido, rtmidi, click: {fmt(deps_t)}")
+    print(f"midigan generate --count 1 (whole process):    {fmt(gen_t)}")
+    print(f"  -> generate is {statistics.median(torch_t) / statistics.median(gen_t):.1f}x faster than "
+          "importing torch alone")
+
+    import live  # bench/live.py: private JACK server and a recording client
+    from midigan.runtime import default_model_path
+    jackd = live.start_jack()
+    if jackd is None:
+        print("first note: jackd not installed or did not start; skipped")
+        return
+    try:
+        live.first_note(Path(a.model) if a.model else default_model_path(), runs=a.runs)
+    finally:
+        jackd.terminate()
+        jackd.wait(5)
+
+
+if __name__ == "__main__":
+    main()
