@@ -30,10 +30,13 @@ def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4) -> None:
     else:
         lo, hi, end = 60, 72, float(beats_per_bar)
     lo, hi = max(0, lo - 2), min(127, hi + 2)
+    if hi - lo < 24:  # show at least two octaves, so a narrow line still has context
+        mid = (lo + hi) // 2
+        lo, hi = max(0, mid - 12), min(127, mid + 12)
     end_bar = max(1, -(-end // beats_per_bar)) * beats_per_bar
 
     width = min(24.0, max(8.0, 1.6 * end_bar / beats_per_bar + 2))
-    height = min(12.0, max(4.0, 0.13 * (hi - lo + 1) + 1.5))
+    height = min(12.0, max(4.5, 0.13 * (hi - lo + 1) + 1.5))
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
     try:
         # Keyboard background: darker rows for black keys, a line under every C.
@@ -66,7 +69,9 @@ def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4) -> None:
 
         ax.set_xlim(0, end_bar)
         ax.set_ylim(lo - 0.5, hi + 0.5)
-        cs = [p for p in range(lo, hi + 1) if p % 12 == 0] or [lo]
+        cs = [p for p in range(lo, hi + 1) if p % 12 == 0]
+        if len(cs) < 4:  # few octaves on screen: name E and G too
+            cs = [p for p in range(lo, hi + 1) if p % 12 in (0, 4, 7)]
         ax.set_yticks(cs)
         ax.set_yticklabels([note_name(p) for p in cs])
         bars = list(range(0, int(end_bar) + 1, beats_per_bar))
