@@ -181,44 +181,49 @@ def _parse_numpy(data: bytes, chunks):
     nxt = np.minimum(s + body[s], big).astype(np.int32)  # where the event starting at i ends
     nxt[big] = big  # past the end stays past the end
     # jump tables: JUMP events at once, so the Python walk takes one step per JUMP events
-    jumps = [nxt]
+    far = nxt
     for _ in range(_JUMP_LOG):
-        jumps.append(jumps[-1][jumps[-1]])
-    far = jumps[-1]
+        far = far[far]
+    far_v, nxt_v = memoryview(far), memoryview(nxt)  # indexing gives Python ints, fast
 
-    starts, track_of, firsts, ends = [], [], [], []
-    for t, (start, size) in enumerate(chunks):
+    sparse, tails, counts = [], [], []  # per track: sparse walk positions, the rest one by one
+    for start, size in chunks:
         end = start + size
         if end > n:
             raise _Unusual("track runs past the end of the file")
-        firsts.append(len(starts))
         p = start
-        sparse = []
+        sp_t = []
         while p < end:
-            q = int(far[p])
+            q = far_v[p]
             if q > end:
                 break
-            sparse.append(p)
+            sp_t.append(p)
             p = q
         tail = []
         while p < end:
             tail.append(p)
-            p = int(nxt[p])
+            p = nxt_v[p]
         if p != end:
             raise _Unusual("events overrun the track length")
-        if sparse:
-            cols = [np.asarray(sparse, dtype=np.int32)]
-            for _ in range(_JUMP - 1):
-                cols.append(nxt[cols[-1]])
-            starts.append(np.stack(cols, axis=1).ravel())
-        starts.append(np.asarray(tail, dtype=np.int32))
-        ends.append(sum(len(x) for x in starts))
-        firsts[-1] = ends[-1] - len(sparse) * _JUMP - len(tail)
-        track_of.append(np.full(ends[-1] - firsts[-1], t, dtype=np.int64))
-    starts = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, np.int64)
-    track_of = np.concatenate(track_of) if track_of else np.zeros(0, np.int64)
+        sparse.append(sp_t)
+        tails.append(tail)
+        counts.append(len(sp_t) * _JUMP + len(tail))
+    # expand every sparse position into the JUMP events that follow it, for all tracks at once
+    cols = [np.fromiter((x for sp_t in sparse for x in sp_t), dtype=np.int32)]
+    for _ in range(_JUMP - 1):
+        cols.append(nxt[cols[-1]])
+    block = np.stack(cols, axis=1).ravel()
+    parts, k = [], 0
+    for sp_t, tail in zip(sparse, tails):
+        parts.append(block[k:k + len(sp_t) * _JUMP])
+        k += len(sp_t) * _JUMP
+        parts.append(np.asarray(tail, dtype=np.int32))
+    starts = np.concatenate(parts).astype(np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    ends = np.cumsum(counts)
+    firsts = ends - counts
+    track_of = np.repeat(np.arange(len(chunks), dtype=np.int64), counts)
     e = starts
-    firsts = np.asarray(firsts, dtype=np.int64)
     if not len(e):
         z = np.zeros(0, np.int64)
         return z, z, z, z, 0
@@ -292,12 +297,13 @@ def _parse_numpy(data: bytes, chunks):
 def _vlq_at(a, next_low, pos):
     """(value, length in bytes) of the variable-length numbers at positions pos (values of <= 4 bytes)."""
     ln = next_low[pos] - pos + 1
-    val = np.zeros(len(pos), dtype=np.int64)
-    for k in range(4):
-        live = ln > k
-        if not live.any():
+    val = (a[pos] & 0x7F).astype(np.int64)
+    more = np.flatnonzero(ln > 1)  # most delta times are one byte: work on the rest only
+    for k in range(1, 4):
+        if not len(more):
             break
-        val = np.where(live, (val << 7) | (a[np.minimum(pos + k, len(a) - 1)] & 0x7F), val)
+        val[more] = (val[more] << 7) | (a[np.minimum(pos[more] + k, len(a) - 1)] & 0x7F)
+        more = more[ln[more] > k + 1]
     return val, ln
 
 
