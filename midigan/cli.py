@@ -287,15 +287,17 @@ def export(checkpoint, output):
               help="Also score uniform random, Markov chains, the seed model and real music.")
 @click.option("--seed-model", type=click.Path(dir_okay=False), default=None,
               help="The paper-design model for the baselines [default: export/seed.onnx if present].")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Sampling temperature for SOURCE when it is a step (categorical) model.")
 @friendly
-def evaluate(source, reference, train_dir, count, seed, as_json, baselines, seed_model):
+def evaluate(source, reference, train_dir, count, seed, as_json, baselines, seed_model, temperature):
     """Score a model (ONNX) or a MIDI folder against held-out real music."""
     from .metrics import evaluate as run_evaluate, format_table
 
     if seed < 0:
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     res = run_evaluate(source, reference, train_dir, count=count, seed=seed, baselines=baselines,
-                       seed_model=seed_model,
+                       seed_model=seed_model, temperature=temperature,
                        progress=None if as_json else (lambda msg: click.echo(f"... {msg}", err=True)))
     click.echo(json.dumps(res, indent=2) if as_json else format_table(res))
 

@@ -254,6 +254,8 @@ def test_evaluate_errors(corpora, tmp_path):
     assert "Traceback" not in r.output
     r = run(main, ["evaluate", str(gen), "--reference", str(corpus), "--count", "3"])
     assert r.exit_code == 1 and "count must be at least 10" in r.output
+    r = run(main, ["evaluate", str(gen), "--reference", str(corpus), "--temperature", "0"])
+    assert r.exit_code == 1 and "temperature must be above 0" in r.output
     bad = tmp_path / "bad.onnx"
     bad.write_text("not a model")
     r = run(main, ["evaluate", str(bad), "--reference", str(corpus)])
