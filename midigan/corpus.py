@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from .encoding import PITCH_HIGH, PITCH_LOW
 
 MIDI_SUFFIXES = (".mid", ".midi")
-MAX_FILE_BYTES = 32 * 1024 * 1024  # no piano MIDI file is this big; a bigger one is junk
+MAX_FILE_BYTES = 16 * 1024 * 1024  # no piano MIDI file is this big (MAESTRO's are < 1 MB); a bigger one is junk
 VALIDATION_PERCENT = 10
 CACHE_VERSION = 3
 POOL_MIN_BYTES = 1 << 20  # below this, starting worker processes costs more than it saves
@@ -276,22 +277,28 @@ def load_corpus(root, *, use_cache: bool = True, workers: int | None = None, pro
     meta = {n: (s, m) for n, s, m in todo}
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     todo_bytes = sum(s for _n, s, _m in todo)
+    done = 0
     if workers > 1 and len(jobs) > 8 and todo_bytes >= POOL_MIN_BYTES:
         # biggest files first, small chunks: the workers finish together
         jobs.sort(key=lambda j: -meta[j[1]][0])
         chunk = max(1, min(8, len(jobs) // (workers * 6)))
-        with ProcessPoolExecutor(workers) as ex:
-            results = ex.map(_read_one, jobs, chunksize=chunk)
-            for i, (n, parsed, reason) in enumerate(results):
-                entries[n] = (*meta[n], parsed if parsed else reason)
-                if progress:
-                    progress(i + 1, len(jobs))
-    else:
-        for i, job in enumerate(jobs):
-            n, parsed, reason = _read_one(job)
-            entries[n] = (*meta[n], parsed if parsed else reason)
-            if progress:
-                progress(i + 1, len(jobs))
+        try:
+            with ProcessPoolExecutor(workers) as ex:
+                for n, parsed, reason in ex.map(_read_one, jobs, chunksize=chunk):
+                    entries[n] = (*meta[n], parsed if parsed else reason)
+                    done += 1
+                    if progress:
+                        progress(done, len(jobs))
+        except (OSError, BrokenProcessPool):
+            pass  # no processes here (or a worker died): parse what is left in this one
+    for job in jobs:
+        if job[1] in entries:
+            continue
+        n, parsed, reason = _read_one(job)
+        entries[n] = (*meta[n], parsed if parsed else reason)
+        done += 1
+        if progress:
+            progress(done, len(jobs))
     if use_cache and todo:
         _save_cache(cpath, entries)
 

@@ -432,3 +432,31 @@ def test_pool_gives_same_corpus(tmp_path):
     assert [p.name for p in one.pieces] == [p.name for p in two.pieces]
     assert all(np.array_equal(a.pitches, b.pitches) for a, b in zip(one.pieces, two.pieces))
     assert one.skipped == two.skipped and len(one.skipped) == 1
+
+
+def test_no_process_pool_falls_back(tmp_path, monkeypatch):
+    import midigan.corpus as corpus_mod
+
+    for k in range(10):
+        save(tmp_path / f"p{k}.mid", [notes_track([(60 + k, 0)])])
+
+    class NoPool:
+        def __init__(self, *a, **k):
+            raise PermissionError("no semaphores here")
+
+    monkeypatch.setattr(corpus_mod, "ProcessPoolExecutor", NoPool)
+    monkeypatch.setattr(corpus_mod, "POOL_MIN_BYTES", 0)
+    seen = []
+    c = load_corpus(tmp_path, workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert len(c.pieces) == 10 and seen[-1] == (10, 10)
+
+
+def test_size_bound(tmp_path, monkeypatch):
+    import midigan.corpus as corpus_mod
+
+    save(tmp_path / "big.mid", [notes_track([(60 + k % 20, 240 * k) for k in range(400)])])
+    save(tmp_path / "small.mid", [notes_track([(60, 0)])])
+    monkeypatch.setattr(corpus_mod, "MAX_FILE_BYTES", 1000)
+    c = load_corpus(tmp_path)
+    assert [p.name for p in c.pieces] == ["small.mid"]
+    assert c.skipped[0][0] == "big.mid" and "too large" in c.skipped[0][1]
