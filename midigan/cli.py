@@ -20,6 +20,8 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except click.BadParameter as e:  # checked in the command body: one line, no usage dump
+            raise click.ClickException(e.format_message()) from None
         except click.ClickException:
             raise
         except (ValueError, OSError, RuntimeError) as e:
@@ -60,7 +62,22 @@ def write_atomic(path: Path, write) -> None:
         raise
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UsageErrorLine(click.ClickException):
+    exit_code = 2  # the usual status for a usage error
+
+
+class OneLineGroup(click.Group):
+    """Usage errors in one line too (click prints the usage block above them otherwise)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+            raise UsageErrorLine(e.format_message() + hint) from None
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="midigan")
 def main():
     """Piano ideas from an LSTM-GAN, written to MIDI files or played live into a DAW."""
@@ -242,8 +259,9 @@ def corpus(folder, no_cache, as_json, show_skipped):
 @click.argument("folder", type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoint.pt, log.csv and plots go here.")
-@click.option("--config", "config", default="default", show_default=True,
-              help="Named config (seed, default, tiny) or a TOML file.")
+@click.option("--config", "config", default=None,
+              help="Named config (seed, default, tiny) or a TOML file [default: default; "
+                   "on --resume, the checkpoint's].")
 @click.option("--epochs", type=int, default=None, help="Train this many epochs in all (overrides the config).")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
