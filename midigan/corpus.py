@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import stat
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -77,7 +78,10 @@ def read_notes(path, engine: str = "fast") -> tuple[np.ndarray, np.ndarray, floa
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    size = os.path.getsize(path)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")  # a FIFO named .mid would block a read forever
+    size = st.st_size
     if size > MAX_FILE_BYTES:
         raise ValueError(f"file too large ({size} bytes)")
     if engine == "fast":
@@ -264,14 +268,20 @@ def load_corpus(root, *, use_cache: bool = True, workers: int | None = None, pro
     cpath = _cache_path(root)
     old = _load_cache(cpath) if use_cache else {}
     entries, todo = {}, []
+    unreadable = {}
     for n in names:
-        st = os.stat(root / n)
+        try:
+            st = os.stat(root / n)
+        except OSError as e:  # a dangling link, a file removed while we list
+            unreadable[n] = (-1, -1, f"cannot open ({e.strerror or type(e).__name__})")
+            continue
         prev = old.get(n)
         if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
             entries[n] = prev
         else:
             todo.append((n, st.st_size, st.st_mtime_ns))
     cached = len(entries)
+    entries.update(unreadable)  # not cached: the next run looks again
 
     jobs = [(str(root / n), n) for n, _s, _m in todo]
     meta = {n: (s, m) for n, s, m in todo}
@@ -300,7 +310,7 @@ def load_corpus(root, *, use_cache: bool = True, workers: int | None = None, pro
         if progress:
             progress(done, len(jobs))
     if use_cache and todo:
-        _save_cache(cpath, entries)
+        _save_cache(cpath, {n: e for n, e in entries.items() if n not in unreadable})
 
     corpus = Corpus(root=str(root), cached=cached)
     for n in names:

@@ -460,3 +460,14 @@ def test_size_bound(tmp_path, monkeypatch):
     c = load_corpus(tmp_path)
     assert [p.name for p in c.pieces] == ["small.mid"]
     assert c.skipped[0][0] == "big.mid" and "too large" in c.skipped[0][1]
+
+
+def test_links_and_special_files_skipped(tmp_path):
+    save(tmp_path / "good.mid", [notes_track([(60, 0)])])
+    (tmp_path / "dangling.mid").symlink_to(tmp_path / "nowhere.mid")
+    os.mkfifo(tmp_path / "fifo.mid")
+    c = load_corpus(tmp_path)
+    reasons = dict(c.skipped)
+    assert [p.name for p in c.pieces] == ["good.mid"]
+    assert "cannot open" in reasons["dangling.mid"] and reasons["fifo.mid"] == "not a regular file"
+    assert load_corpus(tmp_path).cached == 2  # good.mid and the FIFO's verdict
