@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+import os
 import queue
 import signal
 import sys
@@ -104,7 +105,8 @@ class Player:
     def __init__(self, port, generator, preset, *, seed: int = 0, bpm: float | None = None,
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
-                 status=None, stop_event: threading.Event | None = None, ahead: int = 3):
+                 status=None, stop_event: threading.Event | None = None, ahead: int = 3,
+                 realtime: bool = False):
         self.port, self.preset, self.sync = port, preset, sync
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
         self.bpm = float(bpm if bpm is not None else preset.bpm)
@@ -114,7 +116,7 @@ class Player:
             raise ValueError(f"bars must be at least 1, got {bars}")
         self.end_beat = bars * BEATS_PER_BAR if bars else math.inf
         self.now, self.sleep, self.spin = now, sleep, spin
-        self.status = status
+        self.status, self.realtime = status, realtime
         self.producer = Producer(generator, preset, seed, ahead)
         # Relocating keeps the arranger's swing pairs and beats where they were.
         self.grid = float(_lcm(Fraction(preset.step) * 8, Fraction(1)))
@@ -315,6 +317,7 @@ class Player:
     def run(self) -> str:
         """Play until stopped; returns why it stopped ('bars', 'SIGINT', 'stopped', ...)."""
         old_switch = sys.getswitchinterval()
+        rt = False
         try:
             # The producer thread must hand the GIL back quickly when an event is due.
             sys.setswitchinterval(0.0005)
@@ -323,11 +326,16 @@ class Player:
             gc.collect()
             gc.freeze()
             self.producer.start()
+            rt = self.realtime and _go_realtime()
+            if rt:
+                self.spin = min(self.spin, 0.0005)  # real-time wake-ups are punctual
             self._loop()
         finally:
             try:
                 self.release()
             finally:
+                if rt:
+                    _leave_realtime()
                 self.producer.close()
                 sys.setswitchinterval(old_switch)
                 gc.unfreeze()
@@ -375,6 +383,24 @@ class Player:
                     # Far behind (the machine stalled): start the grid again
                     # here rather than firing a burst of stale notes.
                     self.anchor_beat, self.anchor_time = on_beat, self.now()
+
+
+def _go_realtime() -> bool:
+    """Best effort: SCHED_FIFO for the calling (scheduler) thread only, as JACK
+    clients do, so a busy machine cannot make notes late. Most desktops refuse
+    it without an rtprio limit (audio group); then nothing changes."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+def _leave_realtime() -> None:
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
 
 
 class StopOnSignals:

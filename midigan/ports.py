@@ -251,6 +251,10 @@ def open_output(name: str | None = None, *, virtual: bool = True, api: str = "au
         i = _find(names, name, "output")
         with _quiet_stderr():
             mo.open_port(i, client_name)
+        if api == "jack":
+            # JACK makes the connection at a later process cycle: a note sent
+            # before then is lost, so give it a few periods.
+            time.sleep(0.01)
         return OutputPort(mo, names[i], api)
     except (rtmidi.RtMidiError, SystemError) as e:
         mo.delete()
