@@ -88,22 +88,43 @@ class StepGenerator(nn.Module):
         return torch.stack(outs, dim=1)
 
 
+LAGS = 8  # repetition lags shown to the discriminator
+
+
 class SeqDiscriminator(nn.Module):
-    """Bidirectional LSTM over one-hot key sequences plus their intervals -> one logit."""
+    """Bidirectional LSTM over one-hot key sequences, their intervals and repetitions -> one logit."""
 
     def __init__(self, cfg: Config):
         super().__init__()
         self.proj = nn.Linear(N_PITCHES, cfg.emb)
-        # The interval between successive notes is what the paper's outputs got wrong;
-        # giving it to the discriminator explicitly (as a pitch-position read-out) helps.
-        self.lstm = nn.LSTM(cfg.emb + 1, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
+        # What separates real piano lines from generated ones is mostly relational: the
+        # interval between successive notes, and figures that come back (the same key, or
+        # the same pitch class, k notes ago). An LSTM finds those slowly from one-hots, so
+        # they are given explicitly, computed differentiably from the (soft) one-hots.
+        self.lstm = nn.LSTM(cfg.emb + 1 + 2 * LAGS, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
         self.out = nn.Linear(4 * cfg.d_hidden, 1)
         self.register_buffer("pos", torch.linspace(-1, 1, N_PITCHES))
+        fold = torch.zeros(N_PITCHES, 12)
+        fold[torch.arange(N_PITCHES), (torch.arange(N_PITCHES) + 21) % 12] = 1
+        self.register_buffer("fold", fold)
+
+    @staticmethod
+    def _lag_match(x, lags: int):
+        """[B, T, lags]: how much step t repeats step t-k (dot product of one-hots), k = 1..lags."""
+        B, T, _ = x.shape
+        out = []
+        for k in range(1, lags + 1):
+            if k >= T:
+                out.append(x.new_zeros(B, T))
+            else:
+                out.append(torch.cat([x.new_zeros(B, k), (x[:, k:] * x[:, :-k]).sum(-1)], dim=1))
+        return torch.stack(out, dim=-1)
 
     def forward(self, x):  # x: [B, T, 88] one-hot (or soft) -> logit [B]
         pitch = x @ self.pos  # [B, T] the key's position on the keyboard, differentiable
         step = torch.cat([torch.zeros_like(pitch[:, :1]), pitch[:, 1:] - pitch[:, :-1]], dim=1)
-        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4], dim=-1))
+        reps = torch.cat([self._lag_match(x, LAGS), self._lag_match(x @ self.fold, LAGS)], dim=-1)
+        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4, reps], dim=-1))
         pooled = torch.cat([y.mean(1), y.max(1).values], dim=-1)
         return self.out(pooled).squeeze(-1)
 
