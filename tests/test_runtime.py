@@ -100,3 +100,21 @@ def test_runtime_never_imports_torch(tiny_run, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "ok" in r.stdout and out.stat().st_size > 100
+
+
+def test_runtime_opens_no_sockets(tiny_run, tmp_path, monkeypatch):
+    """Generating (model load, inference, arrangement, file write) never touches the network."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from midigan.cli import main
+
+    def refuse(*a, **k):
+        raise AssertionError("the runtime tried to open a network socket")
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    _, path = tiny_run
+    r = CliRunner().invoke(main, ["generate", "--model", str(path), "-o", str(tmp_path / "x.mid"),
+                                  "--count", "2", "--preset", "ballad"])
+    assert r.exit_code == 0, r.output
