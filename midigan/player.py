@@ -86,8 +86,12 @@ class Producer:
             raise RuntimeError(f"the generator failed: {type(item).__name__}: {item}") from item
         return item
 
-    def close(self):
+    def close(self, timeout: float = 2.0):
+        """Stop the thread and wait for it: an inference still running while the
+        interpreter shuts down can crash it."""
         self.stopped.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
 
 
 def _lcm(a: Fraction, b: Fraction) -> Fraction:
@@ -137,6 +141,7 @@ class Player:
         self.next_tick = 0  # song position, in ticks, of the next 0xF8
         self.last_tick_time: float | None = None
         self.tick_interval: float | None = None  # smoothed seconds per tick
+        self.intervals: deque = deque(maxlen=12)
         self.synced = False  # a tick has anchored the timeline since (re)start
         self._last_status = -math.inf
         self.last_due = 0.0
@@ -255,17 +260,28 @@ class Player:
 
     def _tick(self, t: float) -> None:
         last, self.last_tick_time = self.last_tick_time, t
+        anchor = t
+        if self.running and self.synced and self.tick_interval and last is not None:
+            # Late against the previous arrival (not the previous anchor, or a
+            # slowing clock would pull the grid further back at every tick).
+            late = t - (last + self.tick_interval)
+            if 0 < late < 2 * self.tick_interval:
+                # A tick later than expected was most likely delayed on its way
+                # (a busy machine, a JACK cycle): move only part way, so one late
+                # tick can't drag the notes after it.
+                anchor = t - 0.75 * late
         if last is not None:
             dt = t - last
-            if 0 < dt < 0.2:  # a longer gap means the clock paused: don't average it in
-                # Smooth the tempo over a few ticks: incoming clock jitters by
-                # a millisecond or so, and a raw tick-to-tick tempo would wobble.
-                self.tick_interval = dt if self.tick_interval is None else \
-                    self.tick_interval + 0.3 * (dt - self.tick_interval)
+            if 0 < dt < 0.2:  # a longer gap means the clock paused: don't count it
+                # Tempo from the median of the last dozen intervals: incoming clock
+                # jitters, and one late tick makes one long and one short interval,
+                # which the median ignores; a real tempo change wins in 6 ticks.
+                self.intervals.append(dt)
+                self.tick_interval = sorted(self.intervals)[len(self.intervals) // 2]
                 self.bpm = min(400.0, max(20.0, 60.0 / (TICKS_PER_BEAT * self.tick_interval)))
         if self.running:
             # Each tick is a fixed point of the grid: it anchors the timeline.
-            self.anchor_beat, self.anchor_time = self.next_tick / TICKS_PER_BEAT, t
+            self.anchor_beat, self.anchor_time = self.next_tick / TICKS_PER_BEAT, anchor
             self.next_tick += 1
             self.synced = True
 

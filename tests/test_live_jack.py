@@ -172,14 +172,17 @@ def test_play_bars_into_jack(jack_server, model):
 
 @jack
 def test_sigint_mid_note_leaves_nothing_sounding(jack_server, model):
-    from midigan.ports import list_ports
-
     proc = subprocess.Popen(play_cmd(model, "--preset", "piano", "--bpm", "100", "--seed", "1"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     rec = Recorder()
     try:
         rec.connect_to("midigan:midigan")
-        assert "midigan:midigan" in list_ports()["jack"]["inputs"]
+        # `midigan ports` in its own process: opening a JACK client here, while
+        # this process's recorder callback waits for the GIL, would stall a
+        # synchronous server.
+        listing = subprocess.run([sys.executable, "-m", "midigan", "ports"], capture_output=True,
+                                 text=True, timeout=30).stdout
+        assert "midigan:midigan" in listing.split("jack:")[1], listing
         step = 60 / 100 / 4
         for _ in range(3):
             # Handshake: a fresh connection sometimes drops events, so trust it
@@ -222,3 +225,51 @@ def test_no_jack_server_is_one_clear_error(tmp_path, model):
     p = subprocess.run(play_cmd(model, "--bars", "1"), capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 1
     assert p.stderr.strip() == "Error: no JACK server is running (start jackd, or pick another --api)"
+
+
+@jack
+def test_follows_midi_clock_over_jack(jack_server, model):
+    """--sync virtual: a clock sender's Start and 0xF8 ticks drive the notes; --bars ends it."""
+    import rtmidi
+
+    proc = subprocess.Popen(play_cmd(model, "--preset", "piano", "--sync", "virtual", "--bars", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rec = Recorder()
+    clk = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midigan-clock-test")
+    try:
+        rec.connect_to("midigan:midigan")
+        deadline = time.monotonic() + 5
+        while not any("midigan clock" in n for n in clk.get_ports()):
+            assert time.monotonic() < deadline, f"no clock input appeared: {clk.get_ports()}"
+            time.sleep(0.02)
+        clk.open_port([i for i, n in enumerate(clk.get_ports()) if "midigan clock" in n][0])
+        time.sleep(0.05)
+        dt = 60 / 150 / 24  # 150 BPM from the clock; the preset says 100
+        t0 = time.perf_counter() + 0.05
+        for i in range(24 * 4 + 30):
+            if i == 6:
+                clk.send_message([0xFA])  # Start, after a few ticks of tempo
+            due = t0 + i * dt
+            time.sleep(max(0.0, due - time.perf_counter() - 0.001))
+            while time.perf_counter() < due:  # spin the last millisecond
+                pass
+            clk.send_message([0xF8])
+            if proc.poll() is not None:
+                break
+        _out, err = proc.communicate(timeout=10)
+        time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        clk.delete()
+        rec.close()
+    assert proc.returncode == 0, err
+    on = np.array([t for t, m, _w in rec.events if m[0] == 0x90 and m[2] > 0])
+    assert len(on) == 16  # one bar of sixteenths, counted on the clock's song position
+    assert not any(counts(rec.events).values())
+    assert rec.events[-1][1] == (0xB0, 123, 0)
+    # Sixteenth k sounds with tick 6k, which was sent at 6k * dt after Start's first
+    # tick; arrival times are JACK's. A steady lag (two JACK hops) is fine: the
+    # spread is what says "on the clock's grid".
+    lag = on - 6 * dt * np.arange(16)
+    assert lag.max() - lag.min() < 0.010, (np.round(lag * 1e3, 2), err[-2000:])
