@@ -204,7 +204,7 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
             click.echo(f"playing {pr.name} on {port.name!r} ({port.api}), seed {seed}"
                        + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
                        + "; Ctrl-C stops", err=True)
-        player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock,
+        player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=None if quiet else status, stop_event=stop)
         reason = player.run()
     if not quiet:
