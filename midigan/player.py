@@ -338,8 +338,8 @@ class Player:
             # The producer thread must hand the GIL back quickly when an event is due.
             sys.setswitchinterval(0.0005)
             # Keep cyclic-GC pauses short mid-song: everything loaded so far (numpy,
-            # onnxruntime, the model) moves out of the collector's sight.
-            gc.collect()
+            # onnxruntime, the model) moves out of the collector's sight. (No
+            # collect() first: it costs ~7 ms before the first note.)
             gc.freeze()
             self.producer.start()
             rt = self.realtime and _go_realtime()

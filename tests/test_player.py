@@ -1,6 +1,8 @@
 """The live player on a fake clock and an in-memory port: no sound device needed."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections import deque
 
@@ -408,3 +410,11 @@ def test_missing_port_is_one_clear_error(monkeypatch):
         open_output("nope", virtual=False, api="jack")
     with pytest.raises(PortNotFound, match="ambiguous"):
         open_output("synth", virtual=False, api="jack")
+
+
+def test_live_modules_never_import_torch():
+    code = ("import sys, midigan.cli, midigan.player, midigan.ports\n"
+            "from midigan.cli import main\n"
+            "bad = [m for m in ('torch', 'mido', 'onnx') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
