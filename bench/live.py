@@ -159,23 +159,39 @@ class Recorder:
         self.m.delete()
 
 
-def grid_error(events, step, gate):
-    """Errors of received note-ons and note-offs against the nearest grid time.
+def expected_pitches(n):
+    """The pitches NumpyGen (seed 0) makes, in order: the raw preset leaves 40..89 as is."""
+    out, stream = [], NumpyGen().stream(seed=0)
+    while len(out) < n:
+        out.extend(int(p) for p in next(stream))
+    return out
 
-    Nearest, not by index: a lost event must not shift every later one. Errors
-    wrap at half a step, which only matters in the 1,000 events/s run.
-    """
-    ons = np.array([t for t, m, _ in events if m[0] == 0x90 and m[2] > 0])
-    offs = np.array([t for t, m, _ in events if m[0] == 0x80])
+
+def aligned(times_pitches, want, lookahead=16):
+    """(time, index in the sent stream) for received notes, matched by pitch, so a
+    lost event can't shift every later one onto the wrong grid slot."""
+    out, j = [], 0
+    for t, p in times_pitches:
+        k = next((j + d for d in range(lookahead) if j + d < len(want) and want[j + d] == p), None)
+        if k is not None:
+            out.append((t, k))
+            j = k + 1
+    return out
+
+
+def grid_error(events, step, gate):
+    """Errors of received note-ons and note-offs against their slots t0 + i*step (+ gate*step)."""
+    ons = [(t, m[1]) for t, m, _ in events if m[0] == 0x90 and m[2] > 0]
+    offs = [(t, m[1]) for t, m, _ in events if m[0] == 0x80]
     if len(ons) < 3:
         return None, 0
-
-    def wrap(x):
-        return (x + step / 2) % step - step / 2
-    t0 = ons[0] + np.median(wrap(ons - ons[0]))
-    err = list(wrap(ons - t0)) + list(wrap(offs - t0 - gate * step))
-    span = int(round((ons[-1] - t0) / step)) + 1
-    return err, max(0, span - len(ons))
+    want = expected_pitches(len(ons) + 64)
+    a_on, a_off = aligned(ons, want), aligned(offs, want)
+    t_on = np.array([t - k * step for t, k in a_on])
+    t0 = np.median(t_on)
+    err = list(t_on - t0) + [t - k * step - gate * step - t0 for t, k in a_off]
+    lost = (a_on[-1][1] + 1) - len(a_on)
+    return err, lost
 
 
 def child_jack(name, seconds, events_per_s):

@@ -301,8 +301,8 @@ class ClockInput:
 
     def close(self) -> None:
         try:
+            self._in.close_port()  # first: no new messages, then no callback
             self._in.cancel_callback()
-            self._in.close_port()
         finally:
             self._in.delete()
 
