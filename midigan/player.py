@@ -376,9 +376,15 @@ class Player:
             on_beat = round(note.start + self.offset, 9)  # exact ties: offs before ons
             off_beat = self.offs[0][0] if self.offs else math.inf
             # At one beat: note-offs first, then the end, then note-ons.
-            beat, kind = min((off_beat, 0), (self.end_beat, 1), (on_beat, 2))
-            if self.sync is not None and beat > self.anchor_beat + 2 / TICKS_PER_BEAT:
-                # Don't run more than two ticks ahead of the last clock received.
+            events = [(off_beat, 0), (self.end_beat, 1), (on_beat, 2)]
+            if self.sync is not None:
+                # New notes (and the end) never run more than two ticks ahead of
+                # the last clock received; a note-off always comes, at the last
+                # tempo, so a clock that dies mid-note can't leave it hanging.
+                limit = self.anchor_beat + 2 / TICKS_PER_BEAT
+                events = [e for e in events if e[1] == 0 or e[0] <= limit]
+            beat, kind = min(events)
+            if beat == math.inf:
                 self._idle()
                 continue
             due = self.time_at(beat)

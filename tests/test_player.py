@@ -351,6 +351,19 @@ def test_one_late_clock_tick_moves_notes_only_a_little():
     assert got[6] == pytest.approx(t[36] - T0, abs=1e-9)  # and gone by the next note
 
 
+def test_clock_that_dies_mid_note_still_ends_the_note():
+    dt = 60 / 120 / 24
+    t = [T0 + 0.01 + i * dt for i in range(8)]  # the clock stops after tick 7, no Stop
+    script = [(T0, [0xFA])] + [(x, [0xF8]) for x in t]
+    p, port, _, _ = make_sync(script, end=T0 + 2.0)
+    p.run()
+    msgs = rel(port)
+    assert [m for _t, m in msgs if m[0] == 0x90] == [(0x90, 60, 76), (0x90, 61, 76)]  # ticks 0 and 6
+    off61 = [tt for tt, m in msgs if m == (0x80, 61, 0)]
+    assert off61 == [pytest.approx(t[6] - T0 + 0.9 * 0.125, abs=1e-9)]  # on time, not at the end
+    assert msgs[-1] == (pytest.approx(2.0, abs=0.06), (0xB0, 123, 0))
+
+
 def test_song_position_pointer_moves_position():
     dt = 60 / 120 / 24
     t = [T0 + 0.01 + i * dt for i in range(100)]
