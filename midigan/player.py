@@ -129,7 +129,7 @@ class Player:
         self.notes: deque = deque()  # arranged, not yet started (stream beats)
         self.offset = 0.0  # song beat = stream beat + offset
         self.relocate_to: float | None = None
-        self.offs: list = []  # heap of (song beat, seq, pitch, token): scheduled note-offs
+        self.offs: list = []  # heap of (song beat, token, pitch): scheduled note-offs
         self.sounding: dict[int, int] = {}  # pitch -> token of the note holding it
         self.seq = 0
         self.sent = 0  # note-ons sent
