@@ -115,3 +115,19 @@ def jack_server():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def relabel_onnx(src, dst, **changes):
+    """Copy an ONNX model with its metadata changed (None deletes a key)."""
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load(str(src))
+    props = {p.key: p.value for p in m.metadata_props}
+    for k, v in changes.items():
+        if v is None:
+            props.pop(k, None)
+        else:
+            props[k] = v
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, props)
+    onnx.save(m, str(dst))
+    return dst

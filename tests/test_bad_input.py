@@ -9,23 +9,9 @@ from click.testing import CliRunner
 
 from midigan.cli import main
 
-from .conftest import make_corpus, write_piece
+from .conftest import make_corpus, relabel_onnx, write_piece
 
 SENTINEL = b"precious bytes, not to be lost"
-
-
-def _relabel(src, dst, **changes):
-    onnx = pytest.importorskip("onnx")
-    m = onnx.load(str(src))
-    props = {p.key: p.value for p in m.metadata_props}
-    for k, v in changes.items():
-        if v is None:
-            props.pop(k, None)
-        else:
-            props[k] = v
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    onnx.save(m, str(dst))
 
 
 def _plain_onnx(dst):
@@ -65,8 +51,8 @@ def w(tmp_path, tiny_run):
     make_corpus(d / "corpus")
     (d / "textmodel.onnx").write_text("definitely not a model")
     _plain_onnx(d / "plain.onnx")
-    _relabel(model, d / "v9.onnx", format_version="9")
-    _relabel(model, d / "nometa.onnx", seq_len=None, encoding=None)
+    relabel_onnx(model, d / "v9.onnx", format_version="9")
+    relabel_onnx(model, d / "nometa.onnx", seq_len=None, encoding=None)
     (d / "foreign.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
     for name, text in {"unknown_key": "tempo = 120\n", "wrong_type": 'bpm = "fast"\n',
                        "tempo0": "bpm = 0\n", "ch17": "channel = 17\n", "gate2": "gate = 2.0\n",

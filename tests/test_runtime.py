@@ -8,21 +8,7 @@ import pytest
 
 from midigan.runtime import BOS, Generator, ModelError, read_metadata, slerp
 
-
-def _relabel(src, dst, **changes):
-    """Copy an ONNX model with its metadata changed (None deletes a key)."""
-    onnx = pytest.importorskip("onnx")
-    m = onnx.load(str(src))
-    props = {p.key: p.value for p in m.metadata_props}
-    for k, v in changes.items():
-        if v is None:
-            props.pop(k, None)
-        else:
-            props[k] = v
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    onnx.save(m, str(dst))
-    return dst
+from .conftest import relabel_onnx
 
 
 def test_generate_shapes_range_and_determinism(tiny_run):
@@ -54,13 +40,13 @@ def test_metadata_is_checked(tiny_run, tmp_path):
               "training_corpus", "seed"):
         assert k in meta
     with pytest.raises(ModelError, match="format version '99'"):
-        Generator(_relabel(path, tmp_path / "v99.onnx", format_version="99"))
+        Generator(relabel_onnx(path, tmp_path / "v99.onnx", format_version="99"))
     with pytest.raises(ModelError, match="not a midigan model"):
-        Generator(_relabel(path, tmp_path / "plain.onnx", format=None))
+        Generator(relabel_onnx(path, tmp_path / "plain.onnx", format=None))
     with pytest.raises(ModelError, match="missing seq_len"):
-        Generator(_relabel(path, tmp_path / "noseq.onnx", seq_len=None))
+        Generator(relabel_onnx(path, tmp_path / "noseq.onnx", seq_len=None))
     with pytest.raises(ModelError, match="unknown encoding"):
-        Generator(_relabel(path, tmp_path / "enc.onnx", encoding="words"))
+        Generator(relabel_onnx(path, tmp_path / "enc.onnx", encoding="words"))
 
 
 def test_not_a_model(tmp_path):
