@@ -20,7 +20,9 @@ plays for the given minutes. Prints figures, asserts nothing:
 - memory: VmRSS of the play process from /proc/PID/status every --sample
   seconds: start (first sample once notes flow), peak (and VmHWM), end, growth
   (end - start, and end - the sample 1/10 into the run); targets peak <= 150 MB,
-  growth <= 5 MB. Also the process's CPU share.
+  growth <= 5 MB. VmRSS includes the JACK server's shared-memory segment, which
+  every JACK client maps and locks (~105 MB with jackd2's defaults), so the
+  process's own memory (RssAnon + RssFile) is printed too. Also its CPU share.
 
 32nd notes at 300 BPM (the default) are 40 notes/s, 80 events/s.
 The 2-minute run is the memory benchmark of issue 5: --minutes 2.
@@ -82,7 +84,7 @@ def proc_status(pid):
     except OSError:
         return None
     out = {}
-    for key in ("VmRSS", "VmHWM"):
+    for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "VmLck"):
         m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
         if m:
             out[key] = int(m.group(1))
@@ -182,6 +184,8 @@ def main():
         t_start = time.monotonic()
         player = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(err_path, "w"), cwd=str(ROOT))
         samples = []  # (seconds since start, VmRSS kB)
+        own = []  # RssAnon + RssFile kB: VmRSS without shared memory (JACK's)
+        shm = (None, None)
         hwm = None
         cpu0 = None
         next_sample = t_start + 1.0
@@ -191,6 +195,8 @@ def main():
                 st = proc_status(player.pid)
                 if st and "VmRSS" in st:
                     samples.append((now - t_start, st["VmRSS"]))
+                    own.append(st.get("RssAnon", 0) + st.get("RssFile", 0))
+                    shm = (st.get("RssShmem"), st.get("VmLck"))
                     hwm = st.get("VmHWM", hwm)
                     c = cpu_seconds(player.pid)
                     if cpu0 is None and c is not None:
@@ -266,8 +272,14 @@ def main():
         print(f"  {len(samples)} samples every {a.sample:g} s; start {mb(rss_p[0]):.1f} MB (t={t_p[0]:.0f} s), "
               f"peak {mb(rss.max()):.1f} MB (VmHWM {mb(hwm or 0):.1f} MB), end {mb(rss_p[-1]):.1f} MB")
         print(f"  growth: end - start {mb(rss_p[-1] - rss_p[0]):+.2f} MB, end - sample at 1/10 "
-              f"{mb(rss_p[-1] - tenth):+.2f} MB, fitted slope {mb(slope) * 1000:+.1f} kB/min "
+              f"{mb(rss_p[-1] - tenth):+.2f} MB, fitted slope {slope:+.1f} kB/min "
               f"(targets: peak <= 150 MB, growth <= 5 MB)")
+        own_p = np.array(own, dtype=float)[playing] if playing.sum() >= 2 else np.array(own, dtype=float)
+        if shm[0] is not None:
+            print(f"  of which shared memory (RssShmem) {mb(shm[0]):.1f} MB, locked (VmLck) {mb(shm[1] or 0):.1f} MB: "
+                  f"the JACK server's /dev/shm segment, mapped (and mlocked) by every JACK client")
+            print(f"  without it (RssAnon + RssFile): start {mb(own_p[0]):.1f} MB, peak {mb(own_p.max()):.1f} MB, "
+                  f"end {mb(own_p[-1]):.1f} MB, growth {mb(own_p[-1] - own_p[0]):+.2f} MB")
         if cpu0 and cpu1[0] > cpu0[0]:
             print(f"  CPU: {100 * (cpu1[1] - cpu0[1]) / (cpu1[0] - cpu0[0]):.1f} % of one core while playing")
     else:
