@@ -22,7 +22,8 @@ plays for the given minutes. Prints figures, asserts nothing:
   (end - start, and end - the sample 1/10 into the run); targets peak <= 150 MB,
   growth <= 5 MB. VmRSS includes the JACK server's shared-memory segment, which
   every JACK client maps and locks (~105 MB with jackd2's defaults), so the
-  process's own memory (RssAnon + RssFile) is printed too. Also its CPU share.
+  process's own memory (RssAnon + RssFile) is printed too; --port-max 128
+  shrinks the segment to ~40 MB. Also its CPU share.
 
 32nd notes at 300 BPM (the default) are 40 notes/s, 80 events/s.
 The 2-minute run is the memory benchmark of issue 5: --minutes 2.
@@ -57,12 +58,13 @@ def find_model(arg):
     return found[0] if found else None
 
 
-def start_jack(name, period, rate, realtime, synchronous, log):
+def start_jack(name, period, rate, realtime, synchronous, log, port_max=None):
     """A private jackd (dummy driver); real-time first where allowed, like bench/live.py."""
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
     for rt in ([[]] if realtime else []) + [["--no-realtime"]]:
-        cmd = ["jackd", *rt, *(["-S"] if synchronous else []), "-n", name,
+        cmd = ["jackd", *rt, *(["-S"] if synchronous else []),
+               *(["--port-max", str(port_max)] if port_max else []), "-n", name,
                "-d", "dummy", "-r", str(rate), "-p", str(period)]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(50):
@@ -141,6 +143,9 @@ def main():
     ap.add_argument("--period", type=int, default=64)
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--no-realtime", action="store_true", help="jackd without real-time scheduling")
+    ap.add_argument("--port-max", type=int, default=None,
+                    help="jackd --port-max: its shared-memory segment, which every client maps and locks "
+                         "(and so counts in VmRSS), scales with it (default 2048 ports: ~102 MB; 128: ~40 MB)")
     ap.add_argument("--async-server", action="store_true",
                     help="jackd without -S: a late client's cycle may drop MIDI (an xrun)")
     a = ap.parse_args()
@@ -168,14 +173,14 @@ def main():
                       f'velocity = 100\nhumanize = 0\naccent = 0\nchannel = 1\n')
     jack_log = open(tmp / "jackd.log", "w")
     jackd = start_jack(f"midigan-soak-{os.getpid()}", a.period, a.rate, not a.no_realtime,
-                       not a.async_server, jack_log)
+                       not a.async_server, jack_log, a.port_max)
     if jackd is None:
         sys.exit("jackd did not start")
     rec = player = None
     try:
         rec = Recorder()
         print(f"JACK: dummy driver, {a.rate} Hz, period {a.period} = {a.period / a.rate * 1e3:.2f} ms, "
-              f"server {jackd.mode}; client python-rtmidi input {rec.port}")
+              f"server {jackd.mode}, port-max {a.port_max or 'default'}; client python-rtmidi input {rec.port}")
 
         cmd = [sys.executable, "-m", "midigan", "play", "--api", "jack", "--model", str(model),
                "--preset", str(preset), "--bars", str(bars), "--seed", str(a.seed), "--port", rec.port]
