@@ -31,6 +31,11 @@ def friendly(fn):
             raise click.ClickException(msg) from None
         except ImportError as e:
             raise click.ClickException(f"{e.name or e} is not installed ({_extra_hint(e)})") from None
+        except Exception as e:  # a bug of ours: still one line, unless asked for the traceback
+            if os.environ.get("MIDIGAN_DEBUG"):
+                raise
+            raise click.ClickException(f"internal error: {type(e).__name__}: {e} "
+                                       "(set MIDIGAN_DEBUG=1 for the traceback)") from None
     return wrapper
 
 
@@ -174,10 +179,23 @@ def presets_cmd():
 @friendly
 def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet):
     """Play generated piano live on a MIDI port until Ctrl-C (or --bars)."""
+    from .player import StopOnSignals
+
+    # Ctrl-C or SIGTERM from here on only sets a flag: a signal during start-up ends the
+    # command cleanly, and one during the release cannot cut it short.
+    with StopOnSignals() as stop:
+        reason, sent = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
+                             quiet, stop)
+        if not quiet:
+            sys.stderr.write("\n")
+            click.echo(f"stopped ({reason}): {sent} notes sent, all released", err=True)
+
+
+def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop):
     import contextlib
 
+    from .player import Player
     from .ports import check_channel, open_input, open_output
-    from .player import Player, StopOnSignals
     from .presets import load_preset, override
     from .runtime import Generator
 
@@ -195,7 +213,7 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
         sys.stderr.write("\r" + line + "   ")
         sys.stderr.flush()
 
-    with StopOnSignals() as stop, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         gen = Generator(model)
         port = stack.enter_context(open_output(port_name or virtual or "midigan",
                                                virtual=port_name is None, api=api))
@@ -206,10 +224,7 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
                        + "; Ctrl-C stops", err=True)
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=None if quiet else status, stop_event=stop)
-        reason = player.run()
-    if not quiet:
-        sys.stderr.write("\n")
-        click.echo(f"stopped ({reason}): {player.sent} notes sent, all released", err=True)
+        return player.run(), player.sent
 
 
 @main.command()

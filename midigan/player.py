@@ -83,7 +83,8 @@ class Producer:
         if isinstance(item, BaseException):
             if isinstance(item, (ValueError, OSError, RuntimeError)):
                 raise item
-            raise RuntimeError(f"the generator failed: {type(item).__name__}: {item}") from item
+            detail = f"{type(item).__name__}: {item}" if str(item) else type(item).__name__
+            raise RuntimeError(f"the generator failed: {detail}") from item
         return item
 
     def close(self, timeout: float = 2.0):

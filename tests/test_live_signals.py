@@ -149,7 +149,7 @@ def interrupt_once(rec, cmd, channel, signals, delay, gaps=()):
     proc = subprocess.Popen([*cmd, "--port", rec.port], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        deadline = time.monotonic() + 8
+        deadline = time.monotonic() + 15  # a loaded CI machine starts Python slowly
         while not any(m[0] == 0x90 | channel and m[2] > 0 for _w, m in rec.events[n0:]):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.terminate()
@@ -205,7 +205,7 @@ def run_series(rec, model, presets, n, rng, make_signals, delay_range, label):
                              signals, delay, gaps)
         if run is None:
             failures += 1
-            assert failures <= 3, f"{label}: {failures} runs received no note at all"
+            assert failures <= max(3, n // 3), f"{label}: {failures} runs received no note at all"
             continue
         sent += len(signals)
         what = (f"{label} run {done} ({name}, {'+'.join(s.name for s in signals)} "
