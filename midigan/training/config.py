@@ -35,6 +35,8 @@ class Config:
     beta1: float = 0.5
     adv_weight: float = 1.0  # weight of the adversarial term in the generator loss
     mle_weight: float = 1.0  # weight of the maximum-likelihood term kept during adversarial training
+    fm_weight: float = 0.0  # feature matching: match the discriminator's mean features of real and generated
+    rep_weight: float = 0.0  # match the rates of repetition at lags 1-8 (key and pitch class)
     label_smoothing: float = 0.9  # target for real sequences (one-sided smoothing)
     tau: float = 1.0  # Gumbel-softmax temperature for generated samples
     transpose: int = 5  # augmentation: random transposition up to +- this many semitones

@@ -120,13 +120,18 @@ class SeqDiscriminator(nn.Module):
                 out.append(torch.cat([x.new_zeros(B, k), (x[:, k:] * x[:, :-k]).sum(-1)], dim=1))
         return torch.stack(out, dim=-1)
 
-    def forward(self, x):  # x: [B, T, 88] one-hot (or soft) -> logit [B]
+    def repetition(self, x):
+        """[B, T, 16]: repetition of the key and of its pitch class at lags 1..8."""
+        return torch.cat([self._lag_match(x, LAGS), self._lag_match(x @ self.fold, LAGS)], dim=-1)
+
+    def features(self, x):  # x: [B, T, 88] one-hot (or soft) -> pooled features [B, 4 * d_hidden]
         pitch = x @ self.pos  # [B, T] the key's position on the keyboard, differentiable
         step = torch.cat([torch.zeros_like(pitch[:, :1]), pitch[:, 1:] - pitch[:, :-1]], dim=1)
-        reps = torch.cat([self._lag_match(x, LAGS), self._lag_match(x @ self.fold, LAGS)], dim=-1)
-        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4, reps], dim=-1))
-        pooled = torch.cat([y.mean(1), y.max(1).values], dim=-1)
-        return self.out(pooled).squeeze(-1)
+        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4, self.repetition(x)], dim=-1))
+        return torch.cat([y.mean(1), y.max(1).values], dim=-1)
+
+    def forward(self, x):  # -> logit [B]
+        return self.out(self.features(x)).squeeze(-1)
 
 
 def build(cfg: Config):

@@ -301,8 +301,22 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, w
         logits, _ = G(z, prev)
         nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
     if adversarial:
-        g_adv = _bce(D(fake), 1.0)
-        g_loss = cfg.adv_weight * g_adv + cfg.mle_weight * nll
+        if cfg.model == "categorical":
+            f_fake = D.features(fake)
+            g_adv = _bce(D.out(f_fake).squeeze(-1), 1.0)
+            g_loss = cfg.adv_weight * g_adv + cfg.mle_weight * nll
+            # Feature matching (Salimans et al. 2016): a steadier signal than fooling a
+            # discriminator that is near chance; and the repetition rates real music has,
+            # which a sampled LSTM under-produces (motifs that come back).
+            if cfg.fm_weight:
+                f_real = D.features(x_real).detach()
+                g_loss = g_loss + cfg.fm_weight * (f_real.mean(0) - f_fake.mean(0)).pow(2).mean()
+            if cfg.rep_weight:
+                r_real, r_fake = D.repetition(x_real).mean((0, 1)), D.repetition(fake).mean((0, 1))
+                g_loss = g_loss + cfg.rep_weight * (r_real - r_fake).pow(2).sum()
+        else:
+            g_adv = _bce(D(fake), 1.0)
+            g_loss = cfg.adv_weight * g_adv
     else:
         g_loss = nll
     opt_g.zero_grad(set_to_none=True)
