@@ -365,11 +365,13 @@ def read_log(path) -> dict[str, np.ndarray]:
     return out
 
 
-def _smooth(y: np.ndarray, n: int = 25) -> np.ndarray:
+def _smooth(s: np.ndarray, y: np.ndarray, n: int = 25):
+    """(steps, moving average) over the steps where y was logged (NaN where it was not)."""
+    m = ~np.isnan(y)
+    s, y = s[m], y[m]
     if len(y) < n:
-        return y
-    k = np.ones(n) / n
-    return np.convolve(np.nan_to_num(y), k, mode="valid")
+        return s, y
+    return s[n - 1:], np.convolve(y, np.ones(n) / n, mode="valid")
 
 
 def _plot(log_path: Path, out: Path) -> None:
@@ -382,16 +384,11 @@ def _plot(log_path: Path, out: Path) -> None:
     if not len(h["step"]):
         return
     s = h["step"]
-
-    def x(y):
-        return s[len(s) - len(y):]
-
     fig, ax = plt.subplots(figsize=(8, 4))
     for k, label in (("acc_real", "real sequences"), ("acc_fake", "generated sequences")):
-        y = _smooth(h[k])
-        ax.plot(x(y), y, label=label)
-    ax.set(xlabel="step", ylabel="discriminator accuracy", ylim=(-0.02, 1.02),
-           title="Discriminator accuracy (moving average)")
+        ax.plot(*_smooth(s, h[k]), label=label)
+    ax.set(xlabel="step", ylabel="discriminator accuracy", ylim=(-0.02, 1.02), xlim=(0, s.max()),
+           title="Discriminator accuracy (moving average; it trains from the adversarial phase on)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=100)
@@ -399,15 +396,12 @@ def _plot(log_path: Path, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for k, label in (("d_loss", "discriminator"), ("g_adv", "generator (adversarial)"),
-                     ("nll", "generator NLL per note (train)"), ("val_nll", "NLL per note (held out)")):
-        if k == "val_nll":
-            m = ~np.isnan(h[k])
-            if m.any():
-                ax.plot(s[m], h[k][m], "o-", label=label)
-            continue
-        if np.any(np.nan_to_num(h[k]) != 0):
-            y = _smooth(h[k])
-            ax.plot(x(y), y, label=label)
+                     ("nll", "generator NLL per note (train)")):
+        if np.any(~np.isnan(h[k])):
+            ax.plot(*_smooth(s, h[k]), label=label)
+    m = ~np.isnan(h["val_nll"])
+    if m.any():
+        ax.plot(s[m], h["val_nll"][m], "o-", label="NLL per note (held out)")
     ax.set(xlabel="step", ylabel="loss", title="Losses (moving average)")
     ax.legend()
     fig.tight_layout()
