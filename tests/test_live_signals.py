@@ -162,7 +162,7 @@ def interrupt_once(rec, cmd, channel, signals, delay, gaps=()):
             if i:
                 time.sleep(gaps[i - 1])
             proc.send_signal(s)
-        _out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=45)  # generous: a loaded machine closes JACK clients slowly
         # The release ends with CC 123: wait for it to cross the server.
         deadline = time.monotonic() + 1
         while (not any(m == (0xB0 | channel, 123, 0) for _w, m in rec.events[n0:])
