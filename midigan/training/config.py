@@ -35,8 +35,8 @@ class Config:
     beta1: float = 0.5
     adv_weight: float = 1.0  # weight of the adversarial term in the generator loss
     mle_weight: float = 1.0  # weight of the maximum-likelihood term kept during adversarial training
-    fm_weight: float = 0.0  # feature matching: match the discriminator's mean features of real and generated
-    rep_weight: float = 0.0  # match the rates of repetition at lags 1-8 (key and pitch class)
+    fm_weight: float = 20.0  # feature matching: match the discriminator's mean features of real and generated
+    rep_weight: float = 50.0  # match the rates of repetition at lags 1-8 (key and pitch class)
     label_smoothing: float = 0.9  # target for real sequences (one-sided smoothing)
     tau: float = 1.0  # Gumbel-softmax temperature for generated samples
     transpose: int = 5  # augmentation: random transposition up to +- this many semitones
@@ -50,7 +50,8 @@ CONFIGS = {
     # noise -> LSTM -> tanh per step, LSTM discriminator, BCE, Adam.
     "seed": Config(name="seed", model="scalar", noise_dim=16, hidden=128, layers=1, d_hidden=128,
                    batch_size=64, epochs=12, steps_per_epoch=200, pretrain_epochs=0, lr_g=2e-4,
-                   lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, label_smoothing=1.0, transpose=0),
+                   lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, fm_weight=0.0, rep_weight=0.0,
+                   label_smoothing=1.0, transpose=0),
     "default": Config(),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=16, d_hidden=16,
