@@ -140,14 +140,20 @@ def start_jack():
 
 
 class Recorder:
-    def __init__(self):
+    """A python-rtmidi JACK input: (seconds, message, monotonic at callback).
+
+    rtmidi stamps each event with jack_get_time() deltas taken in the JACK
+    process cycle; their running sum is the arrival time on the system clock."""
+
+    def __init__(self, client="bench-rec"):
         import rtmidi
 
-        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "bench-rec")
+        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client)
         self.m.ignore_types(sysex=True, timing=True, active_sense=True)
         self.events, self.t = [], 0.0
         self.m.set_callback(self._cb)
         self.m.open_virtual_port("in")
+        self.port = f"{client}:in"
 
     def _cb(self, ev, _=None):
         self.t += ev[1]

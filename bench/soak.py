@@ -44,6 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live import Recorder  # noqa: E402  (bench/live.py: the JACK recording client)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,32 +104,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Recorder:
-    """A python-rtmidi JACK input: (seconds, message, monotonic at callback).
-
-    rtmidi stamps each event with jack_get_time() deltas taken in the JACK
-    process cycle; their running sum is the arrival time on the system clock."""
-
-    def __init__(self, client="soak-rec"):
-        import rtmidi
-
-        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client)
-        self.m.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.events, self.t = [], 0.0
-        self.m.set_callback(self._cb)
-        self.m.open_virtual_port("in")
-        self.port = f"{client}:in"
-
-    def _cb(self, ev, _=None):
-        self.t += ev[1]
-        self.events.append((self.t, tuple(ev[0]), time.monotonic()))
-
-    def close(self):
-        self.m.cancel_callback()
-        self.m.close_port()
-        self.m.delete()
-
-
 def mb(kb):
     return kb / 1024
 
@@ -178,7 +155,7 @@ def main():
         sys.exit("jackd did not start")
     rec = player = None
     try:
-        rec = Recorder()
+        rec = Recorder("soak-rec")
         print(f"JACK: dummy driver, {a.rate} Hz, period {a.period} = {a.period / a.rate * 1e3:.2f} ms, "
               f"server {jackd.mode}, port-max {a.port_max or 'default'}; client python-rtmidi input {rec.port}")
 
