@@ -45,20 +45,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live import Recorder  # noqa: E402  (bench/live.py: the JACK recording client)
+from live import Recorder, find_model  # noqa: E402  (bench/live.py: JACK recorder, model lookup)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def find_model(arg):
-    if arg:
-        return Path(arg)
-    export = ROOT / "export"
-    found = sorted(export.glob("*.onnx")) if export.is_dir() else []
-    for name in ("default.onnx", "seed.onnx"):
-        if export / name in found:
-            return export / name
-    return found[0] if found else None
 
 
 def start_jack(name, period, rate, realtime, synchronous, log, port_max=None):
