@@ -44,11 +44,11 @@ def main():
         data_ms = (time.perf_counter() - t0) * 10
         phases = [("adv", True, True)] if cfg.model == "scalar" else [("mle", False, False), ("adv", True, True)]
         for phase, adv, train_d in phases:
-            _step(cfg, G, D, og, od, w.sample(cfg.batch_size, cfg.transpose, g).to(dev), adv, train_d, g, dev, 1)
+            _step(cfg, G, D, og, od, w.sample(cfg.batch_size, cfg.transpose, g).to(dev), adv, train_d, g, dev)
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 _step(cfg, G, D, og, od, w.sample(cfg.batch_size, cfg.transpose, g).to(dev), adv, train_d,
-                      g, dev, 1)
+                      g, dev)
             dt = (time.perf_counter() - t0) / args.steps
             print(f"{name:<9}{phase:<7}{cfg.batch_size:>6}{dt:>9.3f}{cfg.batch_size / dt:>9.1f}{data_ms:>15.3f}")
         if cfg.model == "categorical":

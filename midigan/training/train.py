@@ -2,8 +2,8 @@
 
 Run folder layout: checkpoint.pt (one dict of fixed keys, written atomically each
 epoch), log.csv (one row per step), accuracy.png and losses.png.
-Under `torchrun`, every rank trains on its own random windows and gradients are
-averaged with all-reduce (what DistributedDataParallel does); only rank 0 writes.
+Under `torchrun`, every rank trains on its own random windows, the models are wrapped
+in DistributedDataParallel (gradients averaged across ranks), and only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -104,15 +104,6 @@ def _dist():
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _average_grads(model, world: int) -> None:
-    if world == 1:
-        return
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad /= world
-
-
 def _resolve_config(config, resume_ck):
     if resume_ck is None:
         return load_config(config or "default")
@@ -175,6 +166,11 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
         g.set_state(ck["rng"][rank])
         epoch, step = ck["epoch"], ck["step"]
+    # Under torchrun, forward calls go through DistributedDataParallel, which averages the
+    # gradients across ranks during backward. Sampling (G.sample) and the discriminator's
+    # read-outs used for the generator's loss bypass the wrappers on purpose: their gradients
+    # reach the generator's parameters, whose hooks DDP reduces once per backward.
+    Gp, Dp = (torch.nn.parallel.DistributedDataParallel(m) for m in (G, D)) if world > 1 else (G, D)
     if epoch >= cfg.epochs:
         raise ValueError(f"the run in {out} already finished {epoch} epochs; pass --epochs N (> {epoch})")
 
@@ -206,7 +202,7 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             G.train(), D.train()
             for _ in range(cfg.steps_per_epoch):
                 real = train_w.sample(cfg.batch_size, cfg.transpose, g).to(dev)
-                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, world)
+                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp)
                 step += 1
                 row.update(step=step, epoch=epoch + 1, phase="adv" if adversarial else "mle",
                            seconds=round(time.monotonic() - t0, 2))
@@ -264,12 +260,14 @@ def _bce(logits, target: float):
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, world) -> dict:
+def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp=None, Dp=None) -> dict:
+    """One discriminator and one generator update. Gp/Dp: the DDP-wrapped modules, if any."""
+    Gp, Dp = Gp or G, Dp or D
     B, T = real.shape
     if cfg.model == "scalar":
         x_real = torch.from_numpy(normalize(real.cpu().numpy() + PITCH_LOW)).to(dev)
         z = torch.randn(B, T, cfg.noise_dim, generator=g).to(dev)
-        fake = G(z)
+        fake = Gp(z)
     else:
         x_real = F.one_hot(real, 88).float()
         z = torch.randn(B, cfg.noise_dim, generator=g).to(dev)
@@ -283,11 +281,10 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, w
     d_loss, acc_real, acc_fake, g_adv = (torch.tensor(nan), nan, nan, torch.tensor(nan))
     if train_d:
         # Discriminator: real sequences toward `label_smoothing`, generated toward 0.
-        d_real, d_fake = D(x_real), D(fake.detach())
+        d_real, d_fake = Dp(x_real), Dp(fake.detach())
         d_loss = _bce(d_real, cfg.label_smoothing) + _bce(d_fake, 0.0)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        _average_grads(D, world)
         opt_d.step()
         acc_real = (d_real > 0).float().mean().item()
         acc_fake = (d_fake < 0).float().mean().item()
@@ -298,7 +295,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, w
     nll = torch.zeros((), device=dev)
     if cfg.model == "categorical":
         prev = torch.cat([torch.full_like(real[:, :1], BOS), real[:, :-1]], dim=1)
-        logits, _ = G(z, prev)
+        logits, _ = Gp(z, prev)
         nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
     if adversarial:
         if cfg.model == "categorical":
@@ -315,13 +312,12 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, w
                 r_real, r_fake = D.repetition(x_real).mean((0, 1)), D.repetition(fake).mean((0, 1))
                 g_loss = g_loss + cfg.rep_weight * (r_real - r_fake).pow(2).sum()
         else:
-            g_adv = _bce(D(fake), 1.0)
+            g_adv = _bce(Dp(fake), 1.0)
             g_loss = cfg.adv_weight * g_adv
     else:
         g_loss = nll
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
-    _average_grads(G, world)
     torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
     opt_g.step()
     return dict(g_loss=g_loss.item(), g_adv=g_adv.item(),
