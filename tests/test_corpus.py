@@ -13,12 +13,13 @@ import mido
 import numpy as np
 import pytest
 
+from .conftest import SHARED_CORPUS
+
 from midigan import midifile
 from midigan.corpus import (cache_dir, hash_split, list_midi_files, load_corpus, read_notes,
                             windows)
 
-SHARED = [Path("/work/shared/corpus/piano-midi-de"),
-          Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "piano-midi-de"]
+SHARED = [SHARED_CORPUS]  # ../shared/corpus/piano-midi-de beside the checkout
 
 
 # ---------------------------------------------------------------- builders
@@ -287,7 +288,7 @@ def _shared():
     for p in SHARED:
         if p.is_dir():
             return p
-    pytest.skip("shared corpus piano-midi-de not found under /work/shared or ../shared")
+    pytest.skip("shared corpus piano-midi-de not found at ../shared/corpus/piano-midi-de")
 
 
 def _check_against_mido(root: Path, names):

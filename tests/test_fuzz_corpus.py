@@ -19,6 +19,8 @@ import mido
 import numpy as np
 import pytest
 
+from .conftest import SHARED_CORPUS
+
 from midigan.corpus import _read_one, list_midi_files, load_corpus, read_notes
 
 SEED = 20240611
@@ -27,8 +29,7 @@ TIME_BUDGET_S = 40.0  # stop making mutants after this (never before 1,000)
 PER_FILE_LIMIT_S = 5.0  # a file that takes longer counts as a hang
 MIDO_SAMPLE = 100  # mutants also read with mido, to compare verdicts
 
-SHARED = [Path("/work/shared/corpus/piano-midi-de"),
-          Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "piano-midi-de"]
+SHARED = [SHARED_CORPUS]  # ../shared/corpus/piano-midi-de beside the checkout
 
 
 def _sources(tmp_path: Path) -> tuple[list[bytes], str]:
