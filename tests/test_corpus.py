@@ -13,11 +13,11 @@ import mido
 import numpy as np
 import pytest
 
-from .conftest import SHARED_CORPUS
-
 from midigan import midifile
 from midigan.corpus import (cache_dir, hash_split, list_midi_files, load_corpus, read_notes,
                             windows)
+
+from .conftest import SHARED_CORPUS
 
 SHARED = [SHARED_CORPUS]  # ../shared/corpus/piano-midi-de beside the checkout
 

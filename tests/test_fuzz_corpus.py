@@ -19,9 +19,9 @@ import mido
 import numpy as np
 import pytest
 
-from .conftest import SHARED_CORPUS
-
 from midigan.corpus import _read_one, list_midi_files, load_corpus, read_notes
+
+from .conftest import SHARED_CORPUS
 
 SEED = 20240611
 MUTANTS = 3000  # at least 1,000 are required

@@ -73,6 +73,7 @@ def test_refuses_to_overwrite_and_bad_resumes(tmp_path, tiny_corpus):
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the point of the test: foreign pickles
 def test_checkpoint_with_pickled_object_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
