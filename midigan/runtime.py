@@ -10,7 +10,6 @@ Two graph kinds exist, named by the ``output`` metadata key:
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +183,3 @@ class Generator:
             yield pitches[0]
             z = slerp(z, rng.standard_normal(z.shape), morph).astype(np.float32)
 
-
-def threads_from_env() -> int:
-    try:
-        return max(1, int(os.environ.get("MIDIGAN_THREADS", "1")))
-    except ValueError:
-        return 1
