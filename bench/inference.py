@@ -38,7 +38,7 @@ def flops_per_note(meta: dict) -> float:
         h, i = cfg["hidden"], cfg["noise_dim"]
         return 2 * 4 * h * (i + h) + 2 * h
     h, L = cfg["hidden"], cfg["layers"]
-    i = cfg["emb"] + cfg["noise_dim"]
+    i = cfg["emb"] + cfg["noise_dim"] + (3 * cfg["hint_emb"] if cfg.get("recall") else 0)
     lstm = sum(2 * 4 * h * ((i if k == 0 else h) + h) for k in range(L))
     return lstm + 2 * h * 88
 
@@ -51,6 +51,7 @@ def main():
 
     import torch
 
+    from midigan.recall import next_hints
     from midigan.runtime import BOS, Generator
     from midigan.training.config import Config, make_config
     from midigan.training.model import build
@@ -77,20 +78,24 @@ def main():
         for batch in (1, 16):
             res = {}
             rng = np.random.default_rng(0)
-            if gen.kind == "step":
+            if gen.kind != "sequence":
                 z = rng.standard_normal((batch, gen.noise_dim)).astype(np.float32)
                 ort_t = _time(lambda: g._run_steps(z, g.initial_state(batch), np.full(batch, BOS), T, rng, 1.0),
                               args.runs)
                 zt = torch.from_numpy(z)
 
                 @torch.no_grad()
-                def torch_seq():
+                def torch_seq():  # the same loop in torch, recall hints included
                     h = torch.zeros(cfg.layers, batch, cfg.hidden)
                     c = torch.zeros_like(h)
                     prev = torch.full((batch,), BOS, dtype=torch.long)
+                    keys = np.zeros((batch, 0), np.int64)
                     for _ in range(T):
-                        logits, h, c = G.step(zt, prev, h, c)
+                        hint = torch.from_numpy(next_hints(keys, cfg.recall)) if cfg.recall else None
+                        logits, h, c = G.step(zt, prev, h, c, hint)
                         prev = torch.argmax(logits, -1)
+                        if cfg.recall:
+                            keys = np.concatenate([keys[:, -cfg.recall - 2:], prev.numpy()[:, None]], axis=1)
                 torch_t = _time(torch_seq, args.runs)
             else:
                 z = rng.standard_normal((batch, T, gen.noise_dim)).astype(np.float32)

@@ -7,6 +7,9 @@ Two graph kinds exist, named by the ``output`` metadata key:
 - ``step`` (autoregressive): noise[batch, noise_dim], prev[batch], h, c ->
   logits[batch, 88], h_out, c_out. The runtime samples a key per step and feeds
   it back, carrying the LSTM state, so a live stream can run forever.
+- ``step-recall``: the same, with a fifth input recall[batch, 3]: the recall hints
+  (midigan/recall.py) the runtime computes from the keys sampled so far, over the
+  look-back the ``recall_window`` metadata names.
 """
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import recall
 from .encoding import ENCODINGS, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode
 
 FORMAT = "midigan"
 FORMAT_VERSION = 1  # bump when the graph contract changes; the runtime refuses others
-OUTPUTS = ("sequence", "step")
+OUTPUTS = ("sequence", "step", "step-recall")
 REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
             "encoding", "output")
 BOS = N_PITCHES  # the 'previous pitch' fed at the start of a step-model stream
@@ -26,6 +30,7 @@ BOS = N_PITCHES  # the 'previous pitch' fed at the start of a step-model stream
 IO = {
     "sequence": (("noise",), ("pitch",)),
     "step": (("noise", "prev", "h", "c"), ("logits", "h_out", "c_out")),
+    "step-recall": (("noise", "prev", "recall", "h", "c"), ("logits", "h_out", "c_out")),
 }
 
 
@@ -88,6 +93,13 @@ def _check_meta(meta: dict, path) -> dict:
         raise ModelError(f"{path}: pitch range {ints['pitch_low']}-{ints['pitch_high']} is not the piano's")
     if not (1 <= ints["seq_len"] <= 100_000 and 1 <= ints["noise_dim"] <= 4096):
         raise ModelError(f"{path}: metadata sizes out of range")
+    if meta["output"] == "step-recall":
+        if meta.get("recall_hints") != ",".join(recall.KINDS):
+            raise ModelError(f"{path}: recall hints {meta.get('recall_hints')!r} are not the ones this "
+                             f"runtime computes ({','.join(recall.KINDS)!r})")
+        w = meta.get("recall_window", "")
+        if not (w.isdigit() and 1 <= int(w) <= 10_000):
+            raise ModelError(f"{path}: recall_window {w!r} should be a whole number of notes, 1-10000")
     return meta
 
 
@@ -117,8 +129,9 @@ class Generator:
         if (ins, outs) != IO[self.kind]:
             raise ModelError(f"{self.path}: graph inputs {ins} / outputs {outs} do not match "
                              f"a {self.kind!r} model")
-        if self.kind == "step":
-            h = self.session.get_inputs()[2].shape  # [layers, batch, hidden]
+        self.recall = int(self.meta.get("recall_window", 0)) if self.kind == "step-recall" else 0
+        if self.kind != "sequence":
+            h = self.session.get_inputs()[-1].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
 
     # -------------------------------------------------------------- batch generation
@@ -137,25 +150,32 @@ class Generator:
         return self._run_steps(z, state, np.full(count, BOS, np.int64), self.seq_len, rng, temperature)[0]
 
     def initial_state(self, batch: int = 1):
+        """(h, c, recall): zero LSTM state and, for a recall model, one empty Recall per line."""
         shape = (self.layers, batch, self.hidden)
-        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        lines = [recall.Recall(self.recall) for _ in range(batch)] if self.recall else None
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32), lines
 
     def _run_sequence(self, z: np.ndarray) -> np.ndarray:
         (y,) = self.session.run(None, {"noise": z})
         return decode(y, "pitch-linear")
 
     def _run_steps(self, z, state, prev, steps, rng, temperature):
-        h, c = state
+        h, c, lines = state
         out = np.empty((len(z), steps), np.int64)
         feeds = {"noise": z, "prev": prev, "h": h, "c": c}
         for t in range(steps):
+            if lines is not None:
+                feeds["recall"] = np.array([r.hints() for r in lines], np.int64)
             logits, h, c = self.session.run(None, feeds)
             # Gumbel-max: argmax(logits/T + Gumbel noise) samples softmax(logits/T).
             g = -np.log(-np.log(rng.random(logits.shape) + 1e-12) + 1e-12)
             idx = np.argmax(logits / temperature + g, axis=1)
             out[:, t] = idx
             feeds = {"noise": z, "prev": idx.astype(np.int64), "h": h, "c": c}
-        return decode(out, "pitch-categorical"), (h, c), feeds["prev"]
+            if lines is not None:
+                for r, k in zip(lines, idx.tolist()):
+                    r.push(k)
+        return decode(out, "pitch-categorical"), (h, c, lines), feeds["prev"]
 
     # -------------------------------------------------------------- endless stream
 

@@ -23,6 +23,8 @@ class Config:
     hidden: int = 256  # generator LSTM width
     layers: int = 2  # generator LSTM layers
     emb: int = 64  # pitch embedding width (categorical)
+    recall: int = 0  # look-back (notes) of the recall hints fed to the generator; 0 = none
+    hint_emb: int = 24  # width of each recall hint's embedding
     d_hidden: int = 128  # discriminator LSTM width
     batch_size: int = 64
     epochs: int = 20
@@ -52,9 +54,10 @@ CONFIGS = {
                    batch_size=64, epochs=12, steps_per_epoch=200, pretrain_epochs=0, lr_g=2e-4,
                    lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, fm_weight=0.0, rep_weight=0.0,
                    label_smoothing=1.0, transpose=0),
-    "default": Config(),
+    "default": Config(recall=96),
     # A few seconds on a CPU: for tests and smoke runs.
-    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=16, d_hidden=16,
+    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=16, recall=16, hint_emb=8,
+                   d_hidden=16,
                    batch_size=8, epochs=2, steps_per_epoch=3, pretrain_epochs=1, val_windows=16),
 }
 
@@ -77,10 +80,12 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     cfg = dataclasses.replace(base, **data)
     if cfg.model not in ("scalar", "categorical"):
         raise ValueError(f"config: model = {cfg.model!r} should be 'scalar' or 'categorical'")
-    for k in ("seq_len", "noise_dim", "hidden", "layers", "emb", "d_hidden", "batch_size", "epochs",
-              "steps_per_epoch"):
+    for k in ("seq_len", "noise_dim", "hidden", "layers", "emb", "hint_emb", "d_hidden", "batch_size",
+              "epochs", "steps_per_epoch"):
         if getattr(cfg, k) < 1:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be at least 1")
+    if cfg.recall < 0 or (cfg.recall and cfg.model != "categorical"):
+        raise ValueError(f"config: recall = {cfg.recall} should be 0, or a look-back for a categorical model")
     if cfg.pretrain_epochs < 0 or cfg.pretrain_epochs > cfg.epochs:
         raise ValueError(f"config: pretrain_epochs = {cfg.pretrain_epochs} should be 0..epochs")
     return cfg

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import runtime
+from .. import recall, runtime
 from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW
 from .config import Config, make_config
 from .model import build
@@ -32,14 +32,22 @@ class _Step(torch.nn.Module):
         return self.G.step(noise, prev, h, c)
 
 
+class _RecallStep(_Step):
+    """The same, for a generator fed recall hints (midigan/recall.py)."""
+
+    def forward(self, noise, prev, hint, h, c):
+        return self.G.step(noise, prev, h, c, hint)
+
+
 def _example(cfg: Config, batch: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     if cfg.model == "scalar":
         return (torch.randn(batch, cfg.seq_len, cfg.noise_dim, generator=g),)
     shape = (cfg.layers, batch, cfg.hidden)
-    return (torch.randn(batch, cfg.noise_dim, generator=g),
-            torch.randint(0, N_PITCHES + 1, (batch,), generator=g),
-            torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5)
+    noise = torch.randn(batch, cfg.noise_dim, generator=g)
+    prev = torch.randint(0, N_PITCHES + 1, (batch,), generator=g)
+    hint = (torch.randint(0, N_PITCHES + 1, (batch, len(recall.KINDS)), generator=g),) if cfg.recall else ()
+    return (noise, prev, *hint, torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5)
 
 
 def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
@@ -53,11 +61,12 @@ def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
         "pitch_low": str(PITCH_LOW),
         "pitch_high": str(PITCH_HIGH),
         "encoding": "pitch-linear" if cfg.model == "scalar" else "pitch-categorical",
-        "output": "sequence" if cfg.model == "scalar" else "step",
+        "output": "sequence" if cfg.model == "scalar" else "step-recall" if cfg.recall else "step",
         "hidden_size": str(cfg.hidden),
         "num_layers": str(cfg.layers),
         "config": cfg.name,
         "config_json": json.dumps({k: v for k, v in ck["config"].items()}, sort_keys=True),
+        **({"recall_window": str(cfg.recall), "recall_hints": ",".join(recall.KINDS)} if cfg.recall else {}),
         "seed": str(cfg.seed),
         "epochs": str(ck["epoch"]),
         "steps": str(ck["step"]),
@@ -91,9 +100,12 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
         module, names = G, runtime.IO["sequence"]
         dyn = {"noise": {0: "batch", 1: "steps"}, "pitch": {0: "batch", 1: "steps"}}
     else:
-        module, names = _Step(G), runtime.IO["step"]
+        kind = "step-recall" if cfg.recall else "step"
+        module, names = (_RecallStep if cfg.recall else _Step)(G), runtime.IO[kind]
         dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
                "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}}
+        if cfg.recall:
+            dyn["recall"] = {0: "batch"}
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
     try:
         # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.

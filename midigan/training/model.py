@@ -4,14 +4,18 @@ scalar (the paper): noise[B, T, nz] -> LSTM -> Linear -> tanh: one value per not
 categorical (the default): an autoregressive LSTM over the 88 keys, conditioned on
 one noise vector per sequence (fed at every step, so a sequence keeps one
 character). Teacher forcing gives its likelihood; straight-through Gumbel-softmax
-samples let the discriminator's gradient reach it.
+samples let the discriminator's gradient reach it. With `recall` > 0 it is also
+fed, before each note, the recall hints of its own line so far (midigan/recall.py):
+the keys that followed the figure just played when it last occurred.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import recall
 from ..encoding import N_PITCHES
 from .config import Config
 
@@ -48,21 +52,41 @@ class StepGenerator(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         self.emb = nn.Embedding(N_PITCHES + 1, cfg.emb)  # 88 keys + BOS
-        self.lstm = nn.LSTM(cfg.emb + cfg.noise_dim, cfg.hidden, cfg.layers, batch_first=True)
+        self.recall = cfg.recall
+        n_in = cfg.emb + cfg.noise_dim
+        if self.recall:
+            # One table per hint kind, each 88 keys + NONE; offsets keep the kinds apart.
+            self.hint_emb = nn.Embedding(len(recall.KINDS) * (N_PITCHES + 1), cfg.hint_emb)
+            self.register_buffer("hint_offset", torch.arange(len(recall.KINDS)) * (N_PITCHES + 1),
+                                 persistent=False)
+            n_in += len(recall.KINDS) * cfg.hint_emb
+        self.lstm = nn.LSTM(n_in, cfg.hidden, cfg.layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden, N_PITCHES)
         self.layers, self.hidden = cfg.layers, cfg.hidden
 
-    def _inputs(self, e, z):  # e: [B, T, emb], z: [B, nz]
-        return torch.cat([e, z.unsqueeze(1).expand(-1, e.shape[1], -1)], dim=-1)
+    def _inputs(self, e, z, hints=None):  # e: [B, T, emb], z: [B, nz], hints: [B, T, 3]
+        parts = [e, z.unsqueeze(1).expand(-1, e.shape[1], -1)]
+        if self.recall:
+            parts.append(self.hint_emb(hints + self.hint_offset).flatten(2))
+        return torch.cat(parts, dim=-1)
 
-    def forward(self, z, prev, state=None):
-        """Teacher forcing: prev [B, T] key indices (BOS first) -> logits [B, T, 88]."""
-        y, state = self.lstm(self._inputs(self.emb(prev), z), state)
+    def hints(self, keys: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: recall hints for every position of keys [B, T] -> [B, T, 3]."""
+        return torch.from_numpy(recall.sequence_hints(keys.cpu().numpy(), self.recall)).to(keys.device)
+
+    def forward(self, z, prev, state=None, hints=None):
+        """Teacher forcing: prev [B, T] key indices (BOS first) -> logits [B, T, 88].
+
+        `hints` [B, T, 3] are those of the target sequence (each position's look only
+        at the notes before it); a recall model needs them.
+        """
+        y, state = self.lstm(self._inputs(self.emb(prev), z, hints), state)
         return self.out(y), state
 
-    def step(self, z, prev, h, c):
-        """One step, as exported: prev [B] -> logits [B, 88], new (h, c)."""
-        y, (h, c) = self.lstm(self._inputs(self.emb(prev).unsqueeze(1), z), (h, c))
+    def step(self, z, prev, h, c, hint=None):
+        """One step, as exported: prev [B] (and hint [B, 3]) -> logits [B, 88], new (h, c)."""
+        hint = None if hint is None else hint.unsqueeze(1)
+        y, (h, c) = self.lstm(self._inputs(self.emb(prev).unsqueeze(1), z, hint), (h, c))
         return self.out(y[:, 0]), h, c
 
     def sample(self, z, steps: int, tau: float, generator: torch.Generator):
@@ -74,16 +98,22 @@ class StepGenerator(nn.Module):
         h = z.new_zeros(self.layers, B, self.hidden)
         c = torch.zeros_like(h)
         e = self.emb(torch.full((B,), BOS, dtype=torch.long, device=z.device))
-        outs = []
+        outs, keys = [], np.zeros((B, 0), dtype=np.int64)
         for _ in range(steps):
-            y, (h, c) = self.lstm(self._inputs(e.unsqueeze(1), z), (h, c))
+            hint = None
+            if self.recall:  # from the hard samples so far, as the runtime will
+                hint = torch.from_numpy(recall.next_hints(keys, self.recall)).to(z.device).unsqueeze(1)
+            y, (h, c) = self.lstm(self._inputs(e.unsqueeze(1), z, hint), (h, c))
             logits = self.out(y[:, 0])
             u = torch.rand(logits.shape, generator=generator, device=logits.device)
             g = -torch.log(-torch.log(u + 1e-10) + 1e-10)
             soft = F.softmax((logits + g) / tau, dim=-1)
-            hard = F.one_hot(soft.argmax(-1), N_PITCHES).to(soft.dtype)
+            idx = soft.argmax(-1)
+            hard = F.one_hot(idx, N_PITCHES).to(soft.dtype)
             y_st = hard + soft - soft.detach()
             outs.append(y_st)
+            if self.recall:
+                keys = np.concatenate([keys, idx.cpu().numpy()[:, None]], axis=1)
             e = y_st @ self.emb.weight[:N_PITCHES]  # the sampled key's embedding, differentiably
         return torch.stack(outs, dim=1)
 

@@ -295,7 +295,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
     nll = torch.zeros((), device=dev)
     if cfg.model == "categorical":
         prev = torch.cat([torch.full_like(real[:, :1], BOS), real[:, :-1]], dim=1)
-        logits, _ = Gp(z, prev)
+        logits, _ = Gp(z, prev, hints=G.hints(real) if cfg.recall else None)
         nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
     if adversarial:
         if cfg.model == "categorical":
@@ -334,7 +334,7 @@ def _validate(cfg: Config, G, val: np.ndarray, dev) -> float | str:
     x = torch.from_numpy(val).to(dev)
     z = torch.zeros(len(x), cfg.noise_dim, device=dev)
     prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
-    logits, _ = G(z, prev)
+    logits, _ = G(z, prev, hints=G.hints(x) if cfg.recall else None)
     G.train()
     return F.cross_entropy(logits.reshape(-1, 88), x.reshape(-1)).item()
 
