@@ -96,7 +96,7 @@ def main():
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="ONNX generator (default: the shipped export/default.onnx).")
 @click.option("--count", type=int, default=1, show_default=True,
-              help="Sequences to generate, written one after another.")
+              help="Sequences to generate: one continuous line, as `play` would play it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same file).")
 @click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
 @click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
@@ -105,6 +105,8 @@ def main():
 @friendly
 def generate(output, model, count, seed, preset, bpm, temperature, plot):
     """Generate piano music into a MIDI file."""
+    import numpy as np
+
     from .arrange import arrange, to_midi_file
     from .presets import load_preset, override
     from .runtime import Generator
@@ -115,7 +117,9 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot):
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
     gen = Generator(model)
-    seqs = gen.generate(count, seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature)
+    # The stream `play` uses: each sequence continues the last (LSTM state, recall, noise walk).
+    stream = gen.stream(seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature, morph=pr.morph)
+    seqs = np.stack([next(stream) for _ in range(count)])
     notes = arrange(seqs, pr, seed=seed)
     mf = to_midi_file(notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))

@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+STYLE_DIM = 13  # training/style.py's code length (kept here so configs load without numpy work)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -25,6 +27,7 @@ class Config:
     emb: int = 64  # pitch embedding width (categorical)
     recall: int = 0  # look-back (notes) of the recall hints fed to the generator; 0 = none
     hint_emb: int = 24  # width of each recall hint's embedding
+    style: int = 0  # 1: the first noise dimensions are trained as the window's style code (training/style.py)
     d_hidden: int = 128  # discriminator LSTM width
     batch_size: int = 64
     epochs: int = 20
@@ -56,7 +59,7 @@ CONFIGS = {
                    label_smoothing=1.0, transpose=0),
     "default": Config(recall=96),
     # A few seconds on a CPU: for tests and smoke runs.
-    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=16, recall=16, hint_emb=8,
+    "tiny": Config(name="tiny", seq_len=32, noise_dim=16, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
                    batch_size=8, epochs=2, steps_per_epoch=3, pretrain_epochs=1, val_windows=16),
 }
@@ -86,6 +89,9 @@ def make_config(data: dict, base: Config | None = None) -> Config:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be at least 1")
     if cfg.recall < 0 or (cfg.recall and cfg.model != "categorical"):
         raise ValueError(f"config: recall = {cfg.recall} should be 0, or a look-back for a categorical model")
+    if cfg.style not in (0, 1) or (cfg.style and (cfg.model != "categorical" or cfg.noise_dim < STYLE_DIM)):
+        raise ValueError(f"config: style = {cfg.style} should be 0, or 1 for a categorical model "
+                         f"with noise_dim >= {STYLE_DIM}")
     if cfg.pretrain_epochs < 0 or cfg.pretrain_epochs > cfg.epochs:
         raise ValueError(f"config: pretrain_epochs = {cfg.pretrain_epochs} should be 0..epochs")
     return cfg

@@ -63,6 +63,21 @@ class StepGenerator(nn.Module):
         self.lstm = nn.LSTM(n_in, cfg.hidden, cfg.layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden, N_PITCHES)
         self.layers, self.hidden = cfg.layers, cfg.hidden
+        if cfg.style:  # filled from the training windows before step one; saved with the weights
+            from .style import QUANTILES, STYLE_DIM
+            self.register_buffer("style_quantiles", torch.zeros(STYLE_DIM, QUANTILES, dtype=torch.float64))
+            self.register_buffer("style_mean", torch.zeros(STYLE_DIM, dtype=torch.float64))
+            self.register_buffer("style_white", torch.zeros(STYLE_DIM, STYLE_DIM, dtype=torch.float64))
+
+    def style_table(self) -> dict:
+        return {"quantiles": self.style_quantiles, "mean": self.style_mean, "white": self.style_white}
+
+    def with_style(self, z: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """z with its first dimensions replaced by the style code of the real windows `keys`."""
+        from . import style
+        code = torch.from_numpy(style.encode(keys.cpu().numpy(), {k: v.cpu() for k, v in
+                                                                  self.style_table().items()}))
+        return torch.cat([code.to(z.device), z[:, code.shape[1]:]], dim=1)
 
     def _inputs(self, e, z, hints=None):  # e: [B, T, emb], z: [B, nz], hints: [B, T, 3]
         parts = [e, z.unsqueeze(1).expand(-1, e.shape[1], -1)]

@@ -166,6 +166,14 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
         g.set_state(ck["rng"][rank])
         epoch, step = ck["epoch"], ck["step"]
+    elif cfg.style:
+        # What the noise's first dimensions will mean: statistics of (transposed) training
+        # windows, from a stream of their own so the training stream is unchanged.
+        from . import style
+        table = style.fit(train_w.sample(20_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed)).numpy())
+        with torch.no_grad():
+            for k, v in table.items():
+                getattr(G, f"style_{k}").copy_(v)
     # Under torchrun, forward calls go through DistributedDataParallel, which averages the
     # gradients across ranks during backward. Sampling (G.sample) and the discriminator's
     # read-outs used for the generator's loss bypass the wrappers on purpose: their gradients
@@ -295,7 +303,9 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
     nll = torch.zeros((), device=dev)
     if cfg.model == "categorical":
         prev = torch.cat([torch.full_like(real[:, :1], BOS), real[:, :-1]], dim=1)
-        logits, _ = Gp(z, prev, hints=G.hints(real) if cfg.recall else None)
+        # With style codes, the likelihood is of the window given its own code (training/style.py).
+        z_mle = G.with_style(z, real) if cfg.style else z
+        logits, _ = Gp(z_mle, prev, hints=G.hints(real) if cfg.recall else None)
         nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
     if adversarial:
         if cfg.model == "categorical":
@@ -333,6 +343,8 @@ def _validate(cfg: Config, G, val: np.ndarray, dev) -> float | str:
     G.eval()
     x = torch.from_numpy(val).to(dev)
     z = torch.zeros(len(x), cfg.noise_dim, device=dev)
+    if cfg.style:
+        z = G.with_style(z, x)
     prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
     logits, _ = G(z, prev, hints=G.hints(x) if cfg.recall else None)
     G.train()
