@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-STYLE_DIM = 13  # training/style.py's code length (kept here so configs load without numpy work)
+STYLE_DIM = 20  # training/style.py's code length (kept here so configs load without numpy work)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ CONFIGS = {
                    label_smoothing=1.0, transpose=0),
     "default": Config(recall=96),
     # A few seconds on a CPU: for tests and smoke runs.
-    "tiny": Config(name="tiny", seq_len=32, noise_dim=16, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
+    "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
                    batch_size=8, epochs=2, steps_per_epoch=3, pretrain_epochs=1, val_windows=16),
 }

@@ -24,16 +24,26 @@ from .config import STYLE_DIM
 QUANTILES = 1001
 
 
+INTERVAL_EDGES = np.array([-12.5, -5.5, -2.5, -0.5, 0.5, 2.5, 5.5, 12.5])  # 9 interval classes
+
+
 def descriptors(keys: np.ndarray) -> np.ndarray:
-    """[B, T] key indices 0..87 -> [B, STYLE_DIM] float64 window statistics."""
+    """[B, T] key indices 0..87 -> [B, STYLE_DIM] float64 window statistics: register and spread,
+    key direction on the circle of fifths, repetition at lags 1, 2, 3, 4, 8, the share of each of
+    9 interval classes (octave+ down ... repeat ... octave+ up), distinct keys, pitch-class entropy."""
     x = np.asarray(keys, dtype=np.int64)
+    B, T = x.shape
     d = np.diff(x, axis=1)
     pc = (x + PITCH_LOW) % 12
     angle = 2 * np.pi * ((7 * pc) % 12) / 12  # position on the circle of fifths
-    rep = [(x[:, k:] == x[:, :-k]).mean(1) for k in (1, 2, 3, 4, 8)]
-    distinct = np.array([len(np.unique(r)) for r in x]) / x.shape[1]
-    return np.stack([x.mean(1) / 88, x.std(1) / 12, np.cos(angle).mean(1), np.sin(angle).mean(1), *rep,
-                     np.abs(d).mean(1) / 12, (d > 0).mean(1), distinct, (np.abs(d) > 12).mean(1)], axis=1)
+    rep = [(x[:, k:] == x[:, :-k]).mean(1) if k < T else np.zeros(B) for k in (1, 2, 3, 4, 8)]
+    cls = np.digitize(d, INTERVAL_EDGES)
+    ivh = np.stack([(cls == c).mean(1) for c in range(9)], axis=1)
+    distinct = np.array([len(np.unique(r)) for r in x]) / T
+    pch = np.stack([(pc == k).mean(1) for k in range(12)], axis=1)
+    ent = -(pch * np.log(np.where(pch > 0, pch, 1))).sum(1) / np.log(12)
+    return np.column_stack([x.mean(1) / 88, x.std(1) / 12, np.cos(angle).mean(1), np.sin(angle).mean(1),
+                            *rep, ivh, distinct, ent])
 
 
 def fit(keys: np.ndarray) -> dict[str, torch.Tensor]:
