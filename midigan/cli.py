@@ -279,20 +279,24 @@ def corpus(folder, no_cache, as_json, show_skipped):
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoint.pt, log.csv and plots go here.")
 @click.option("--config", "config", default=None,
-              help="Named config (seed, default, tiny) or a TOML file [default: default; "
+              help="Named config (seed, default, pretrain, finetune, tiny) or a TOML file [default: default; "
                    "on --resume, the checkpoint's].")
 @click.option("--epochs", type=int, default=None, help="Train this many epochs in all (overrides the config).")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
+              help="Start a new run from this checkpoint's weights (same architecture; fresh optimisers).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to train.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def train(folder, out, config, epochs, seed, resume, device, quiet):
+def train(folder, out, config, epochs, seed, resume, init, device, quiet):
     """Train an LSTM-GAN on a folder of MIDI files."""
     from .training.train import run_training
 
-    run_training(folder, out, config=config, epochs=epochs, seed=seed, resume=resume,
+    if resume and init:
+        raise click.BadParameter("use --resume or --init, not both", param_hint="--init")
+    run_training(folder, out, config=config, epochs=epochs, seed=seed, resume=resume, init=init,
                  device=device, progress=not quiet)
 
 

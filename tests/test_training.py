@@ -61,6 +61,24 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_corpus):
     assert [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1))
 
 
+def test_init_starts_a_new_run_from_another_runs_weights(tmp_path, tiny_corpus):
+    """--init: the new run's first step starts from the given weights, with its own schedule."""
+    src = run_training(tiny_corpus, tmp_path / "mle", config="tiny", epochs=1, progress=False)
+    ft = tmp_path / "ft.toml"
+    ft.write_text('base = "tiny"\nepochs = 1\npretrain_epochs = 0\nadv_lr_g = 0.0\nlr_d = 0.0\n')
+    out = run_training(tiny_corpus, tmp_path / "ft", config=str(ft), init=src, progress=False)
+    a, b = load_checkpoint(src), load_checkpoint(out)
+    # learning rates 0: the weights are exactly those it started from (style tables included)
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert all(torch.equal(a["discriminator"][k], b["discriminator"][k]) for k in a["discriminator"])
+    assert b["epoch"] == 1 and b["config"]["name"] == "ft"
+    rows = list(csv.DictReader(open(tmp_path / "ft" / "log.csv")))
+    assert {r["phase"] for r in rows} == {"adv"}  # its own schedule: adversarial from step one
+    with pytest.raises(ValueError, match="do not fit config 'seed'"):
+        run_training(tiny_corpus, tmp_path / "bad", config="seed", init=src, progress=False)
+    assert not (tmp_path / "bad" / "checkpoint.pt").exists()
+
+
 def test_refuses_to_overwrite_and_bad_resumes(tmp_path, tiny_corpus):
     run_training(tiny_corpus, tmp_path / "r", config="tiny", epochs=1, progress=False)
     before = (tmp_path / "r" / "checkpoint.pt").read_bytes()

@@ -57,7 +57,14 @@ CONFIGS = {
                    batch_size=64, epochs=12, steps_per_epoch=200, pretrain_epochs=0, lr_g=2e-4,
                    lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, fm_weight=0.0, rep_weight=0.0,
                    label_smoothing=1.0, transpose=0),
-    "default": Config(recall=96),
+    # What ships, in one run: maximum likelihood with recall hints and style codes, the
+    # discriminator warming up in the last of those epochs, then adversarial fine-tuning.
+    "default": Config(recall=96, style=1, epochs=10, pretrain_epochs=9, d_warmup_epochs=1, adv_lr_g=5e-5),
+    # The same in two runs, as the shipped model was trained (README, export/default.md):
+    # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`.
+    "pretrain": Config(name="pretrain", recall=96, style=1, epochs=8, pretrain_epochs=8, d_warmup_epochs=0),
+    "finetune": Config(name="finetune", recall=96, style=1, epochs=2, pretrain_epochs=1, d_warmup_epochs=1,
+                       adv_lr_g=5e-5),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
@@ -98,7 +105,7 @@ def make_config(data: dict, base: Config | None = None) -> Config:
 
 
 def load_config(name_or_path: str) -> Config:
-    """A named config (seed, default, tiny) or a TOML file of overrides on `default`."""
+    """A named config (seed, default, pretrain, finetune, tiny) or a TOML file of overrides on `default`."""
     if name_or_path in CONFIGS:
         return CONFIGS[name_or_path]
     path = Path(name_or_path)

@@ -114,9 +114,13 @@ def _resolve_config(config, resume_ck):
     return saved
 
 
-def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=False, device="auto",
-                 progress=True) -> Path:
-    """Train on the MIDI files under `folder`, writing the run to `out`. Returns the checkpoint path."""
+def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=False, init=None,
+                 device="auto", progress=True) -> Path:
+    """Train on the MIDI files under `folder`, writing the run to `out`. Returns the checkpoint path.
+
+    `init`: a checkpoint whose generator and discriminator weights (and style tables) this new
+    run starts from, e.g. a maximum-likelihood run fine-tuned adversarially with another schedule.
+    """
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     if resume:
@@ -127,6 +131,7 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
                                   "or choose another --out")
     cfg = _resolve_config(config, ck)
+    init_ck = load_checkpoint(init) if init is not None else None
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {epochs}")
@@ -166,6 +171,13 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
         g.set_state(ck["rng"][rank])
         epoch, step = ck["epoch"], ck["step"]
+    elif init_ck is not None:
+        try:
+            G.load_state_dict(init_ck["generator"])
+            D.load_state_dict(init_ck["discriminator"])
+        except RuntimeError:
+            raise ValueError(f"--init {init}: its networks do not fit config {cfg.name!r} "
+                             f"(trained with {init_ck['config'].get('name')!r})") from None
     elif cfg.style:
         # What the noise's first dimensions will mean: statistics of (transposed) training
         # windows, from a stream of their own so the training stream is unchanged.
