@@ -92,6 +92,13 @@ CASES = [
     ("train resume other config", ["train", "{d}/corpus", "--out", "{d}/run", "--resume", "--config", "seed"],
      "trained with config 'tiny'"),
     ("train over an existing run", ["train", "{d}/corpus", "--out", "{d}/run", "--config", "tiny"], "--resume"),
+    ("train init missing", ["train", "{d}/corpus", "--out", "{d}/r7", "--init", "{d}/none.pt"], "no checkpoint"),
+    ("train init foreign", ["train", "{d}/corpus", "--out", "{d}/r8", "--init", "{d}/foreign.pt"],
+     "not a midigan checkpoint"),
+    ("train init other architecture", ["train", "{d}/corpus", "--out", "{d}/r9", "--init", "{ckpt}", "--config", "seed"],
+     "do not fit config 'seed'"),
+    ("train init and resume", ["train", "{d}/corpus", "--out", "{d}/run", "--resume", "--init", "{ckpt}"],
+     "not both"),
     ("train pieces too short", ["train", "{d}/short", "--out", "{d}/r6", "--config", "tiny"], "at least 32 notes"),
     # export
     ("export missing checkpoint", ["export", "{d}/none.pt", "-o", "{d}/out.onnx"], "no checkpoint"),
