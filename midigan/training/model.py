@@ -63,6 +63,7 @@ class StepGenerator(nn.Module):
         self.lstm = nn.LSTM(n_in, cfg.hidden, cfg.layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden, N_PITCHES)
         self.layers, self.hidden = cfg.layers, cfg.hidden
+        self.style = cfg.style
         if cfg.style:  # filled from the training windows before step one; saved with the weights
             from .style import QUANTILES, STYLE_DIM
             self.register_buffer("style_quantiles", torch.zeros(STYLE_DIM, QUANTILES, dtype=torch.float64))
@@ -78,6 +79,16 @@ class StepGenerator(nn.Module):
         code = torch.from_numpy(style.encode(keys.cpu().numpy(), {k: v.cpu() for k, v in
                                                                   self.style_table().items()}))
         return torch.cat([code.to(z.device), z[:, code.shape[1]:]], dim=1)
+
+    def teacher_inputs(self, z, keys: torch.Tensor) -> dict:
+        """Teacher forcing on real windows `keys` [B, T]: forward()'s keyword arguments.
+
+        The previous keys (BOS first), the noise with the windows' own style codes in
+        front (if the model has them), and each position's recall hints (if it uses them).
+        """
+        prev = torch.cat([torch.full_like(keys[:, :1], BOS), keys[:, :-1]], dim=1)
+        return {"z": self.with_style(z, keys) if self.style else z, "prev": prev,
+                "hints": self.hints(keys) if self.recall else None}
 
     def _inputs(self, e, z, hints=None):  # e: [B, T, emb], z: [B, nz], hints: [B, T, 3]
         parts = [e, z.unsqueeze(1).expand(-1, e.shape[1], -1)]

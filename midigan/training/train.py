@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..corpus import load_corpus, windows
 from ..encoding import PITCH_HIGH, PITCH_LOW, normalize
 from .config import Config, load_config, make_config
-from .model import BOS, build
+from .model import build
 
 CKPT_FORMAT = "midigan-checkpoint"
 CKPT_VERSION = 1
@@ -314,10 +314,8 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
     # of real music, which stops the adversarial drift a pure GAN suffers on a CPU budget.
     nll = torch.zeros((), device=dev)
     if cfg.model == "categorical":
-        prev = torch.cat([torch.full_like(real[:, :1], BOS), real[:, :-1]], dim=1)
         # With style codes, the likelihood is of the window given its own code (training/style.py).
-        z_mle = G.with_style(z, real) if cfg.style else z
-        logits, _ = Gp(z_mle, prev, hints=G.hints(real) if cfg.recall else None)
+        logits, _ = Gp(**G.teacher_inputs(z, real))
         nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
     if adversarial:
         if cfg.model == "categorical":
@@ -355,10 +353,7 @@ def _validate(cfg: Config, G, val: np.ndarray, dev) -> float | str:
     G.eval()
     x = torch.from_numpy(val).to(dev)
     z = torch.zeros(len(x), cfg.noise_dim, device=dev)
-    if cfg.style:
-        z = G.with_style(z, x)
-    prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
-    logits, _ = G(z, prev, hints=G.hints(x) if cfg.recall else None)
+    logits, _ = G(**G.teacher_inputs(z, x))
     G.train()
     return F.cross_entropy(logits.reshape(-1, 88), x.reshape(-1)).item()
 
