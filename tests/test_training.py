@@ -74,9 +74,37 @@ def test_init_starts_a_new_run_from_another_runs_weights(tmp_path, tiny_corpus):
     assert b["epoch"] == 1 and b["config"]["name"] == "ft"
     rows = list(csv.DictReader(open(tmp_path / "ft" / "log.csv")))
     assert {r["phase"] for r in rows} == {"adv"}  # its own schedule: adversarial from step one
-    with pytest.raises(ValueError, match="do not fit config 'seed'"):
+    with pytest.raises(ValueError, match="generator does not fit config 'seed'"):
         run_training(tiny_corpus, tmp_path / "bad", config="seed", init=src, progress=False)
     assert not (tmp_path / "bad" / "checkpoint.pt").exists()
+
+
+def test_init_with_another_discriminator_design_keeps_the_generator(tmp_path, tiny_corpus, capsys):
+    """--init from a run whose discriminator has another input set: generator carried over, fresh critic."""
+    src = run_training(tiny_corpus, tmp_path / "mle", config="tiny", epochs=1, progress=False)
+    ft = tmp_path / "ftd.toml"
+    ft.write_text('base = "tiny"\nepochs = 1\npretrain_epochs = 0\nadv_lr_g = 0.0\nd_intervals = 1\n')
+    out = run_training(tiny_corpus, tmp_path / "ftd", config=str(ft), init=src, progress=False)
+    assert "discriminator does not fit config 'ftd'; starting a fresh one" in capsys.readouterr().err
+    a, b = load_checkpoint(src), load_checkpoint(out)
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert b["discriminator"]["lstm.weight_ih_l0"].shape[1] == a["discriminator"]["lstm.weight_ih_l0"].shape[1] + 9
+
+
+def test_discriminator_interval_classes_are_exact_and_differentiable():
+    """d_intervals: each step's class from one-hots equals np.digitize of the key difference."""
+    from midigan.training.model import INTERVAL_EDGES, build
+
+    _, D = build(make_config({"d_intervals": 1}, CONFIGS["tiny"]))
+    keys = torch.tensor([[40, 40, 41, 39, 52, 53, 87, 0, 2, 7, 13, 20, 21]])
+    x = torch.nn.functional.one_hot(keys, 88).float().requires_grad_(True)
+    m = D.interval_classes(x)
+    want = np.digitize(np.diff(keys.numpy()), INTERVAL_EDGES)  # 0 = octave+ down .. 8 = octave+ up
+    assert m.shape == (1, 13, 9) and m[0, 0].sum() == 0
+    assert torch.equal(m[0, 1:], torch.nn.functional.one_hot(torch.from_numpy(want[0]), 9).float())
+    assert want[0].tolist() == [4, 5, 3, 8, 5, 8, 0, 5, 6, 7, 7, 5]
+    D(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 def test_refuses_to_overwrite_and_bad_resumes(tmp_path, tiny_corpus):

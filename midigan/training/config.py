@@ -29,6 +29,7 @@ class Config:
     hint_emb: int = 24  # width of each recall hint's embedding
     style: int = 0  # 1: the first noise dimensions are trained as the window's style code (training/style.py)
     d_hidden: int = 128  # discriminator LSTM width
+    d_intervals: int = 0  # 1: the discriminator also sees each step's interval class (model.py)
     batch_size: int = 64
     epochs: int = 20
     steps_per_epoch: int = 200  # an "epoch" is a fixed number of sampled batches

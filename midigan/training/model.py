@@ -145,6 +145,9 @@ class StepGenerator(nn.Module):
 
 
 LAGS = 8  # repetition lags shown to the discriminator
+# Interval classes the discriminator is shown step by step: octave+ down, 6-12 down, 3-5 down,
+# 1-2 down, repeat, 1-2 up, 3-5 up, 6-12 up, octave+ up (the classes of training/style.py).
+INTERVAL_EDGES = (-12.5, -5.5, -2.5, -0.5, 0.5, 2.5, 5.5, 12.5)
 
 
 class SeqDiscriminator(nn.Module):
@@ -157,7 +160,20 @@ class SeqDiscriminator(nn.Module):
         # interval between successive notes, and figures that come back (the same key, or
         # the same pitch class, k notes ago). An LSTM finds those slowly from one-hots, so
         # they are given explicitly, computed differentiably from the (soft) one-hots.
-        self.lstm = nn.LSTM(cfg.emb + 1 + 2 * LAGS, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
+        n_in = cfg.emb + 1 + 2 * LAGS
+        self.intervals = cfg.d_intervals
+        if self.intervals:
+            # Each step's interval class, exactly: P(class c) = x[t-1]' M_c x[t] with M_c a
+            # band of the 88x88 key pairs whose distance falls in class c. Generated lines
+            # differ from real ones most in which interval follows which (a run that turns
+            # back, a chord that does not climb), and classes make those pairs plain.
+            edges = torch.tensor((-1e9,) + INTERVAL_EDGES + (1e9,))
+            dist = torch.arange(N_PITCHES)[None, :] - torch.arange(N_PITCHES)[:, None]  # j - i
+            bands = torch.stack([((dist > edges[c]) & (dist < edges[c + 1])).float()
+                                 for c in range(len(edges) - 1)])
+            self.register_buffer("bands", bands, persistent=False)
+            n_in += len(bands)
+        self.lstm = nn.LSTM(n_in, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
         self.out = nn.Linear(4 * cfg.d_hidden, 1)
         self.register_buffer("pos", torch.linspace(-1, 1, N_PITCHES))
         fold = torch.zeros(N_PITCHES, 12)
@@ -180,10 +196,18 @@ class SeqDiscriminator(nn.Module):
         """[B, T, 16]: repetition of the key and of its pitch class at lags 1..8."""
         return torch.cat([self._lag_match(x, LAGS), self._lag_match(x @ self.fold, LAGS)], dim=-1)
 
+    def interval_classes(self, x):
+        """[B, T, 9]: the class of the interval into step t (zeros at t = 0)."""
+        m = torch.einsum("bti,cij,btj->btc", x[:, :-1], self.bands, x[:, 1:])
+        return torch.cat([m.new_zeros(m.shape[0], 1, m.shape[2]), m], dim=1)
+
     def features(self, x):  # x: [B, T, 88] one-hot (or soft) -> pooled features [B, 4 * d_hidden]
         pitch = x @ self.pos  # [B, T] the key's position on the keyboard, differentiable
         step = torch.cat([torch.zeros_like(pitch[:, :1]), pitch[:, 1:] - pitch[:, :-1]], dim=1)
-        y, _ = self.lstm(torch.cat([self.proj(x), step.unsqueeze(-1) * 4, self.repetition(x)], dim=-1))
+        parts = [self.proj(x), step.unsqueeze(-1) * 4, self.repetition(x)]
+        if self.intervals:
+            parts.append(self.interval_classes(x))
+        y, _ = self.lstm(torch.cat(parts, dim=-1))
         return torch.cat([y.mean(1), y.max(1).values], dim=-1)
 
     def forward(self, x):  # -> logit [B]

@@ -174,10 +174,17 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
     elif init_ck is not None:
         try:
             G.load_state_dict(init_ck["generator"])
+        except RuntimeError:
+            raise ValueError(f"--init {init}: its generator does not fit config {cfg.name!r} "
+                             f"(trained with {init_ck['config'].get('name')!r})") from None
+        try:
             D.load_state_dict(init_ck["discriminator"])
         except RuntimeError:
-            raise ValueError(f"--init {init}: its networks do not fit config {cfg.name!r} "
-                             f"(trained with {init_ck['config'].get('name')!r})") from None
+            # Another discriminator design (e.g. d_intervals): the generator is what --init
+            # carries over; this run's discriminator warm-up trains the new one from scratch.
+            if rank == 0:
+                print(f"--init {init}: its discriminator does not fit config {cfg.name!r}; "
+                      "starting a fresh one", file=sys.stderr)
     elif cfg.style:
         # What the noise's first dimensions will mean: statistics of (transposed) training
         # windows, from a stream of their own so the training stream is unchanged.
