@@ -52,7 +52,7 @@ def main():
     import torch
 
     from midigan.recall import next_hints
-    from midigan.runtime import BOS, Generator
+    from midigan.runtime import Generator
     from midigan.training.config import Config, make_config
     from midigan.training.model import build
 
@@ -80,7 +80,7 @@ def main():
             rng = np.random.default_rng(0)
             if gen.kind != "sequence":
                 z = rng.standard_normal((batch, gen.noise_dim)).astype(np.float32)
-                ort_t = _time(lambda: g._run_steps(z, g.initial_state(batch), np.full(batch, BOS), T, rng, 1.0),
+                ort_t = _time(lambda: g._run_steps(z, g.initial_state(batch), np.full(batch, g.bos), T, rng, 1.0),
                               args.runs)
                 zt = torch.from_numpy(z)
 
@@ -88,14 +88,14 @@ def main():
                 def torch_seq():  # the same loop in torch, recall hints included
                     h = torch.zeros(cfg.layers, batch, cfg.hidden)
                     c = torch.zeros_like(h)
-                    prev = torch.full((batch,), BOS, dtype=torch.long)
+                    prev = torch.full((batch,), G.bos, dtype=torch.long)
                     keys = np.zeros((batch, 0), np.int64)
                     for _ in range(T):
                         hint = torch.from_numpy(next_hints(keys, cfg.recall)) if cfg.recall else None
                         logits, h, c = G.step(zt, prev, h, c, hint)
                         prev = torch.argmax(logits, -1)
                         if cfg.recall:
-                            keys = np.concatenate([keys[:, -cfg.recall - 2:], prev.numpy()[:, None]], axis=1)
+                            keys = np.concatenate([keys[:, -cfg.recall - 2:], prev.numpy()[:, None] % 88], axis=1)
                 torch_t = _time(torch_seq, args.runs)
             else:
                 z = rng.standard_normal((batch, T, gen.noise_dim)).astype(np.float32)

@@ -39,10 +39,11 @@ REALTIME = "--no-realtime" not in sys.argv
 class NumpyGen:
     """A generator stand-in: random pitches, cheap, with the runtime's stream() signature."""
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25):
+    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
         rng = np.random.default_rng(seed)
         while True:
-            yield rng.integers(40, 90, 64)
+            s = rng.integers(40, 90, 64)
+            yield (s, np.zeros(64, dtype=bool)) if chords else s
 
 
 def find_model(arg):

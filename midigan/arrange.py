@@ -56,9 +56,12 @@ class Arranger:
         self.preset = preset
         self.rng = np.random.default_rng(seed)
         self.step = 0  # grid position (in steps) where the next note starts
-        self.count = 0  # notes arranged so far (drives the rhythm cycle)
+        self.count = 0  # onsets arranged so far (drives the rhythm cycle)
+        self.chord: list[Note] = []  # the notes struck at the last onset
 
-    def arrange(self, pitches) -> list[Note]:
+    def arrange(self, pitches, together=None) -> list[Note]:
+        """Notes for one pitch sequence. `together[i]` (optional): note i sounds with the
+        note before it, as one chord, instead of taking the next step of the rhythm."""
         pr = self.preset
         sb = pr.step_beats
         out = []
@@ -66,6 +69,14 @@ class Arranger:
         jitter = (self.rng.integers(-pr.humanize, pr.humanize + 1, size=len(shaped))
                   if pr.humanize else np.zeros(len(shaped), dtype=np.int64))
         for i, p in enumerate(shaped):
+            if together is not None and together[i] and self.chord:
+                first = self.chord[0]
+                if all(n.pitch != p for n in self.chord):  # a key folded onto one already down: skip it
+                    vel = first.velocity + int(jitter[i]) // 2  # the chord's dynamic, a little spread
+                    note = Note(first.start, first.duration, int(p), int(min(127, max(1, vel))))
+                    self.chord.append(note)
+                    out.append(note)
+                continue
             slots = pr.rhythm[self.count % len(pr.rhythm)]
             start = self.step * sb
             if self.step % 2 == 1:  # swing delays the off-beat step
@@ -74,18 +85,21 @@ class Arranger:
             vel = pr.velocity + int(jitter[i])
             if pr.accent and abs(start - round(start)) < 1e-9:  # on a beat
                 vel += pr.accent
-            out.append(Note(start, length * pr.gate, int(p), int(min(127, max(1, vel)))))
+            note = Note(start, length * pr.gate, int(p), int(min(127, max(1, vel))))
+            self.chord = [note]
+            out.append(note)
             self.step += slots
             self.count += 1
         return out
 
 
-def arrange(sequences, preset: Preset, seed: int = 0) -> list[Note]:
-    """Arrange one or more pitch sequences, one after another, into notes."""
+def arrange(sequences, preset: Preset, seed: int = 0, together=None) -> list[Note]:
+    """Arrange one or more pitch sequences, one after another, into notes
+    (`together`: their chord flags, one array per sequence, or None)."""
     arr = Arranger(preset, seed)
     notes = []
-    for seq in sequences:
-        notes.extend(arr.arrange(seq))
+    for k, seq in enumerate(sequences):
+        notes.extend(arr.arrange(seq, None if together is None else together[k]))
     return notes
 
 

@@ -118,9 +118,10 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot):
     pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
     gen = Generator(model)
     # The stream `play` uses: each sequence continues the last (LSTM state, recall, noise walk).
-    stream = gen.stream(seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature, morph=pr.morph)
-    seqs = np.stack([next(stream) for _ in range(count)])
-    notes = arrange(seqs, pr, seed=seed)
+    stream = gen.stream(seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature, morph=pr.morph,
+                        chords=True)
+    seqs, together = zip(*(next(stream) for _ in range(count)))
+    notes = arrange(seqs, pr, seed=seed, together=together if pr.chords else None)
     mf = to_midi_file(notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))
     click.echo(f"wrote {output}: {count} sequence(s), {len(notes)} notes, "

@@ -6,6 +6,10 @@ Two encodings exist, and a model's ONNX metadata names the one it uses:
   linearly onto (-1, 1), so a tanh output decodes by rounding.
 - ``pitch-categorical``: one class per piano key (88 logits per step); the
   generator samples a key, so neighbouring values are never averaged into mush.
+- ``pitch-onset-categorical``: two classes per key (176 logits per step): class
+  ``key + 88 * together``, where ``together`` says the note starts with the one
+  before it (a chord is written low to high, one note at a time). The generator
+  says where chords begin and end, so it need not guess them from the pitches.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ PITCH_LOW = 21  # A0, the piano's lowest key
 PITCH_HIGH = 108  # C8, the highest
 N_PITCHES = PITCH_HIGH - PITCH_LOW + 1  # 88
 
-ENCODINGS = ("pitch-linear", "pitch-categorical")
+ENCODINGS = ("pitch-linear", "pitch-categorical", "pitch-onset-categorical")
+N_CLASSES = {"pitch-categorical": N_PITCHES, "pitch-onset-categorical": 2 * N_PITCHES}  # logits per step
 
 # Centre and half-width of the linear map; the ends land at ±(1 - margin) so
 # every key sits strictly inside tanh's open interval.
@@ -63,4 +68,14 @@ def decode(values, encoding: str) -> np.ndarray:
         return denormalize(values)
     if encoding == "pitch-categorical":
         return from_index(values)
+    if encoding == "pitch-onset-categorical":
+        return from_index(split_classes(values)[0])
     raise ValueError(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
+
+
+def split_classes(classes) -> tuple[np.ndarray, np.ndarray]:
+    """pitch-onset-categorical class indices -> (key indices 0..87, together flags as bool)."""
+    c = np.asarray(classes, dtype=np.int64)
+    if c.size and (c.min() < 0 or c.max() >= 2 * N_PITCHES):
+        raise ValueError(f"class index outside 0-{2 * N_PITCHES - 1}")
+    return c % N_PITCHES, c >= N_PITCHES

@@ -66,9 +66,10 @@ class Producer:
         try:
             arranger = Arranger(pr, self.seed)
             stream = self.generator.stream(seed=self.seed, noise_scale=pr.noise_scale,
-                                           temperature=pr.temperature, morph=pr.morph)
-            for pitches in stream:
-                if self.stopped.is_set() or not self._put(arranger.arrange(pitches)):
+                                           temperature=pr.temperature, morph=pr.morph, chords=True)
+            for pitches, together in stream:
+                notes = arranger.arrange(pitches, together if pr.chords else None)
+                if self.stopped.is_set() or not self._put(notes):
                     return
             self._put(RuntimeError("the generator's stream ended"))
         except BaseException as e:  # handed over; the player decides what it means

@@ -50,6 +50,7 @@ class Preset:
     morph: float = 0.25  # how far the noise walks per sequence in a stream (0 = frozen, 1 = new)
     noise_scale: float = 1.0  # spread of the generator's input noise
     temperature: float = 1.0  # sampling temperature for categorical models
+    chords: bool = True  # strike the notes a chord-aware model starts together as chords (false: in turn)
     source: str = field(default="", compare=False)  # where it was read from
 
     @property
@@ -92,6 +93,8 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
             _check(name, k, isinstance(v, int) and not isinstance(v, bool), v, "expected an integer")
         elif typ == "str":
             _check(name, k, isinstance(v, str), v, "expected a string")
+        elif typ == "bool":
+            _check(name, k, isinstance(v, bool), v, "expected true or false")
         elif k == "rhythm":
             _check(name, k, isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool)
                                                               and 1 <= x <= 64 for x in v),

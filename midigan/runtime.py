@@ -10,6 +10,9 @@ Two graph kinds exist, named by the ``output`` metadata key:
 - ``step-recall``: the same, with a fifth input recall[batch, 3]: the recall hints
   (midigan/recall.py) the runtime computes from the keys sampled so far, over the
   look-back the ``recall_window`` metadata names.
+
+A step model's ``encoding`` says what its logits are: 88 keys (``pitch-categorical``)
+or 176 key-and-chord classes (``pitch-onset-categorical``, see encoding.py).
 """
 from __future__ import annotations
 
@@ -18,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from . import recall
-from .encoding import ENCODINGS, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode
+from .encoding import ENCODINGS, N_CLASSES, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode, from_index, split_classes
 
 FORMAT = "midigan"
 FORMAT_VERSION = 1  # bump when the graph contract changes; the runtime refuses others
 OUTPUTS = ("sequence", "step", "step-recall")
 REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
             "encoding", "output")
-BOS = N_PITCHES  # the 'previous pitch' fed at the start of a step-model stream
+BOS = N_PITCHES  # the 'previous pitch' fed at the start of a pitch-categorical stream (N_CLASSES in general)
 
 IO = {
     "sequence": (("noise",), ("pitch",)),
@@ -130,7 +133,14 @@ class Generator:
             raise ModelError(f"{self.path}: graph inputs {ins} / outputs {outs} do not match "
                              f"a {self.kind!r} model")
         self.recall = int(self.meta.get("recall_window", 0)) if self.kind == "step-recall" else 0
+        if (self.kind == "sequence") != (self.encoding == "pitch-linear"):
+            raise ModelError(f"{self.path}: a {self.kind!r} model cannot have the {self.encoding!r} encoding")
         if self.kind != "sequence":
+            self.bos = N_CLASSES[self.encoding]  # the 'previous class' fed at the start
+            width = self.session.get_outputs()[0].shape[-1]
+            if isinstance(width, int) and width != self.bos:
+                raise ModelError(f"{self.path}: {width} logits per step, but the {self.encoding!r} "
+                                 f"encoding has {self.bos} classes")
             h = self.session.get_inputs()[-1].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
 
@@ -147,7 +157,7 @@ class Generator:
             return self._run_sequence(z)
         z = rng.standard_normal((count, self.noise_dim)).astype(np.float32) * noise_scale
         state = self.initial_state(count)
-        return self._run_steps(z, state, np.full(count, BOS, np.int64), self.seq_len, rng, temperature)[0]
+        return self._run_steps(z, state, np.full(count, self.bos, np.int64), self.seq_len, rng, temperature)[0]
 
     def initial_state(self, batch: int = 1):
         """(h, c, recall): zero LSTM state and, for a recall model, one empty Recall per line."""
@@ -160,6 +170,18 @@ class Generator:
         return decode(y, "pitch-linear")
 
     def _run_steps(self, z, state, prev, steps, rng, temperature):
+        """`steps` sampled notes per line: (MIDI pitches, new state, last class fed back)."""
+        classes, state, prev = self._sample_steps(z, state, prev, steps, rng, temperature)
+        return decode(classes, self.encoding), state, prev
+
+    def _split(self, classes) -> tuple[np.ndarray, np.ndarray]:
+        """Sampled classes -> (MIDI pitches, together flags: the note starts with the one before)."""
+        if self.encoding == "pitch-onset-categorical":
+            keys, together = split_classes(classes)
+            return from_index(keys), together
+        return decode(classes, self.encoding), np.zeros(np.shape(classes), dtype=bool)
+
+    def _sample_steps(self, z, state, prev, steps, rng, temperature):
         h, c, lines = state
         out = np.empty((len(z), steps), np.int64)
         feeds = {"noise": z, "prev": prev, "h": h, "c": c}
@@ -167,25 +189,34 @@ class Generator:
             if lines is not None:
                 feeds["recall"] = np.array([r.hints() for r in lines], np.int64)
             logits, h, c = self.session.run(None, feeds)
+            if self.bos > N_PITCHES:
+                # A chord is written low to high: 'with the note before' is only possible for a
+                # key above that note (and never first). The model gives the rest ~1%; rule it out.
+                p = feeds["prev"]
+                below = np.arange(N_PITCHES)[None, :] <= np.where(p >= self.bos, N_PITCHES, p % N_PITCHES)[:, None]
+                logits = logits.copy()
+                logits[:, N_PITCHES:][below] = -np.inf
             # Gumbel-max: argmax(logits/T + Gumbel noise) samples softmax(logits/T).
             g = -np.log(-np.log(rng.random(logits.shape) + 1e-12) + 1e-12)
             idx = np.argmax(logits / temperature + g, axis=1)
             out[:, t] = idx
             feeds = {"noise": z, "prev": idx.astype(np.int64), "h": h, "c": c}
             if lines is not None:
-                for r, k in zip(lines, idx.tolist()):
+                for r, k in zip(lines, (idx % N_PITCHES).tolist()):
                     r.push(k)
-        return decode(out, "pitch-categorical"), (h, c, lines), feeds["prev"]
+        return out, (h, c, lines), feeds["prev"]
 
     # -------------------------------------------------------------- endless stream
 
     def stream(self, seed: int = 0, noise_scale: float = 1.0, temperature: float = 1.0,
-               morph: float = 0.25, length: int | None = None):
+               morph: float = 0.25, length: int | None = None, chords: bool = False):
         """Yield pitch sequences forever, each flowing from the last.
 
         The noise walks by spherical interpolation (``morph`` = how far per
         sequence), and a step model carries its LSTM state and last pitch across
         sequence boundaries, so the music continues rather than restarting.
+        With ``chords``, yield (pitches, together) pairs: together[i] says note i
+        starts with the note before it (always False for models without chords).
         """
         rng = np.random.default_rng(seed)
         n = length or self.seq_len
@@ -193,13 +224,15 @@ class Generator:
             shape = (1, n, self.noise_dim)
             z = rng.standard_normal(shape).astype(np.float32)
             while True:
-                yield self._run_sequence((z * noise_scale).astype(np.float32))[0]
+                pitches = self._run_sequence((z * noise_scale).astype(np.float32))[0]
+                yield (pitches, np.zeros(len(pitches), dtype=bool)) if chords else pitches
                 z = slerp(z, rng.standard_normal(shape), morph).astype(np.float32)
         z = rng.standard_normal((1, self.noise_dim)).astype(np.float32)
-        state, prev = self.initial_state(1), np.full(1, BOS, np.int64)
+        state, prev = self.initial_state(1), np.full(1, self.bos, np.int64)
         while True:
-            pitches, state, prev = self._run_steps((z * noise_scale).astype(np.float32), state, prev,
-                                                   n, rng, temperature)
-            yield pitches[0]
+            classes, state, prev = self._sample_steps((z * noise_scale).astype(np.float32), state, prev,
+                                                      n, rng, temperature)
+            pitches, together = self._split(classes[0])
+            yield (pitches, together) if chords else pitches
             z = slerp(z, rng.standard_normal(z.shape), morph).astype(np.float32)
 

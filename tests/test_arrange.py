@@ -59,3 +59,22 @@ def test_midi_file_is_type1_with_tempo_and_paired_notes():
     offs = [m for m in back.tracks[1] if m.type == "note_off"]
     assert len(ons) == len(offs) == len(notes)
     assert {m.channel for m in ons} == {pr.channel - 1}
+
+
+def test_chord_flags_strike_notes_together():
+    """together[i]: note i joins the chord of the note before, and the rhythm moves per onset."""
+    pr = make_preset({"step": "1/8", "rhythm": [1, 2], "velocity": 60})
+    arr = Arranger(pr)
+    notes = arr.arrange([48, 55, 64, 60, 67, 67, 72], [False, True, True, False, True, True, False])
+    # onsets: {48, 55, 64} at beat 0 (1 step), {60, 67} at 0.5 (2 steps; the second 67 is
+    # the same key again and is dropped), 72 at 1.5
+    assert [(n.start, n.pitch) for n in notes] == [(0, 48), (0, 55), (0, 64), (0.5, 60), (0.5, 67), (1.5, 72)]
+    assert {n.duration for n in notes[:3]} == {0.5 * pr.gate} and notes[3].duration == notes[4].duration
+    # a chord continues across sequences: the first note of the next one joins the last onset
+    more = arr.arrange([76, 40], [True, False])
+    assert [(n.start, n.pitch) for n in more] == [(1.5, 76), (2.0, 40)]
+    # no flags (or all False): one note per step, as before
+    plain = Arranger(pr).arrange([48, 55, 64])
+    assert [n.start for n in plain] == [0, 0.5, 1.5]
+    # a flag on the very first note has nothing to join: it starts the line
+    assert [n.start for n in Arranger(pr).arrange([50, 53], [True, True])] == [0, 0]

@@ -96,7 +96,7 @@ CASES = [
     ("train init foreign", ["train", "{d}/corpus", "--out", "{d}/r8", "--init", "{d}/foreign.pt"],
      "not a midigan checkpoint"),
     ("train init other architecture", ["train", "{d}/corpus", "--out", "{d}/r9", "--init", "{ckpt}", "--config", "seed"],
-     "do not fit config 'seed'"),
+     "generator does not fit config 'seed'"),
     ("train init and resume", ["train", "{d}/corpus", "--out", "{d}/run", "--resume", "--init", "{ckpt}"],
      "not both"),
     ("train pieces too short", ["train", "{d}/short", "--out", "{d}/r6", "--config", "tiny"], "at least 32 notes"),

@@ -150,6 +150,17 @@ def test_simultaneous_onsets_low_to_high(tmp_path):
     assert p.tolist() == [48, 67, 72, 40, 60, 64]
 
 
+def test_chord_flags_and_windows(tmp_path):
+    """Piece.together: a note that starts with the one before (a chord, low to high) is flagged."""
+    a = notes_track([(60, 0), (64, 0), (67, 0), (72, 480), (48, 960), (55, 960)])
+    save(tmp_path / "c" / "ch.mid", [a])
+    (piece,) = load_corpus(tmp_path / "c").pieces
+    assert piece.pitches.tolist() == [60, 64, 67, 72, 48, 55]
+    assert piece.together.tolist() == [False, True, True, False, False, True]
+    assert windows([piece], 3, together=True).tolist() == [[0, 1, 1], [0, 0, 1]]
+    assert windows([piece], 3).tolist() == [[60, 64, 67], [72, 48, 55]]
+
+
 def test_bad_files_skipped_with_reasons(tmp_path):
     good = save(tmp_path / "good.mid", [notes_track([(60, 0), (62, 240)])])
     data = good.read_bytes()

@@ -39,3 +39,15 @@ def test_unknown_encoding():
         enc.decode([0.0], "midi-bytes")
     with pytest.raises(ValueError):
         enc.from_index([88])
+
+
+def test_onset_categorical_classes():
+    """pitch-onset-categorical: class = key + 88 * (starts with the note before)."""
+    classes = np.array([[0, 88 + 4, 88 + 7, 87, 175]])
+    keys, together = enc.split_classes(classes)
+    assert keys.tolist() == [[0, 4, 7, 87, 87]]
+    assert together.tolist() == [[False, True, True, False, True]]
+    assert enc.decode(classes, "pitch-onset-categorical").tolist() == [[21, 25, 28, 108, 108]]
+    assert enc.N_CLASSES == {"pitch-categorical": 88, "pitch-onset-categorical": 176}
+    with pytest.raises(ValueError, match="class index outside 0-175"):
+        enc.split_classes([176])

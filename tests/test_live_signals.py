@@ -265,14 +265,15 @@ class FakeGen:
     def __init__(self, fail_after=None, error=None, length=16):
         self.fail_after, self.error, self.length = fail_after, error, length
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, **_kw):
+    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
         rng = np.random.default_rng(seed)
         i = 0
         while True:
             if self.fail_after is not None and i >= self.fail_after:
                 raise self.error
             i += 1
-            yield rng.integers(48, 84, self.length)
+            s = rng.integers(48, 84, self.length)
+            yield (s, np.zeros(self.length, dtype=bool)) if chords else s
 
 
 def fast_preset(**kw):

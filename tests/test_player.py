@@ -39,11 +39,12 @@ class FakeGen:
         self.seqs = seqs or [np.arange(60, 68) + i for i in range(1000)]
         self.fail_after, self.error = fail_after, error
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25):
+    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
         for i, s in enumerate(self.seqs):
             if self.fail_after is not None and i >= self.fail_after:
                 raise self.error
-            yield np.asarray(s)
+            s = np.asarray(s)
+            yield (s, np.zeros(len(s), dtype=bool)) if chords else s
 
 
 class FakeSync:
@@ -195,7 +196,7 @@ def test_exception_in_producer_releases_and_raises():
 
     class CrashingGen(FakeGen):
         def stream(self, **kw):
-            yield np.arange(60, 68)
+            yield np.arange(60, 68), np.zeros(8, dtype=bool)
             crash.wait(10)  # the thread crashes while the first sequence is playing
             raise ValueError("model went bang")
     p, port, clock = make(CrashingGen())

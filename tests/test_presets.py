@@ -35,6 +35,7 @@ def test_step_beats():
     ({"step": "1/0"}, "step"),
     ({"rhythm": []}, "rhythm"),
     ({"velocity": True}, "velocity"),
+    ({"chords": "yes"}, "chords = 'yes' is invalid \\(expected true or false\\)"),
     ({"low": 60, "high": 65}, "high"),
 ])
 def test_bad_values_name_the_key(data, needle):

@@ -3,8 +3,9 @@
 `seed` is the paper's design (one tanh value per note, LSTM generator fed a noise
 sequence, LSTM discriminator, binary cross-entropy), kept as a reproducible
 baseline. `default` is what ships: an autoregressive LSTM generator over the 88
-keys, pretrained by maximum likelihood and then trained adversarially against a
-bidirectional LSTM discriminator with the same binary cross-entropy.
+keys (each also marked as starting a chord or joining one), pretrained by maximum
+likelihood and then trained adversarially against a bidirectional LSTM
+discriminator with the same binary cross-entropy.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Config:
     recall: int = 0  # look-back (notes) of the recall hints fed to the generator; 0 = none
     hint_emb: int = 24  # width of each recall hint's embedding
     style: int = 0  # 1: the first noise dimensions are trained as the window's style code (training/style.py)
+    chords: int = 0  # 1: each step's class also says whether the note starts with the last (pitch-onset-categorical)
     d_hidden: int = 128  # discriminator LSTM width
     d_intervals: int = 0  # 1: the discriminator also sees each step's interval class (model.py)
     batch_size: int = 64
@@ -58,14 +60,17 @@ CONFIGS = {
                    batch_size=64, epochs=12, steps_per_epoch=200, pretrain_epochs=0, lr_g=2e-4,
                    lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, fm_weight=0.0, rep_weight=0.0,
                    label_smoothing=1.0, transpose=0),
-    # What ships, in one run: maximum likelihood with recall hints and style codes, the
-    # discriminator warming up in the last of those epochs, then adversarial fine-tuning.
-    "default": Config(recall=96, style=1, epochs=10, pretrain_epochs=9, d_warmup_epochs=1, adv_lr_g=5e-5),
+    # What ships, in one run: maximum likelihood with recall hints, style codes and chord
+    # classes, the discriminator (shown interval classes) warming up in the last of those
+    # epochs, then adversarial fine-tuning.
+    "default": Config(recall=96, style=1, chords=1, d_intervals=1, epochs=10, pretrain_epochs=9,
+                      d_warmup_epochs=1, adv_lr_g=5e-5),
     # The same in two runs, as the shipped model was trained (README, export/default.md):
     # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`.
-    "pretrain": Config(name="pretrain", recall=96, style=1, epochs=8, pretrain_epochs=8, d_warmup_epochs=0),
-    "finetune": Config(name="finetune", recall=96, style=1, epochs=2, pretrain_epochs=1, d_warmup_epochs=1,
-                       adv_lr_g=5e-5),
+    "pretrain": Config(name="pretrain", recall=96, style=1, chords=1, d_intervals=1, epochs=8,
+                       pretrain_epochs=8, d_warmup_epochs=0),
+    "finetune": Config(name="finetune", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
+                       pretrain_epochs=1, d_warmup_epochs=1, adv_lr_g=5e-5),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
@@ -97,6 +102,8 @@ def make_config(data: dict, base: Config | None = None) -> Config:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be at least 1")
     if cfg.recall < 0 or (cfg.recall and cfg.model != "categorical"):
         raise ValueError(f"config: recall = {cfg.recall} should be 0, or a look-back for a categorical model")
+    if cfg.chords not in (0, 1) or (cfg.chords and cfg.model != "categorical"):
+        raise ValueError(f"config: chords = {cfg.chords} should be 0, or 1 for a categorical model")
     if cfg.style not in (0, 1) or (cfg.style and (cfg.model != "categorical" or cfg.noise_dim < STYLE_DIM)):
         raise ValueError(f"config: style = {cfg.style} should be 0, or 1 for a categorical model "
                          f"with noise_dim >= {STYLE_DIM}")

@@ -45,7 +45,7 @@ def _example(cfg: Config, batch: int, seed: int = 0):
         return (torch.randn(batch, cfg.seq_len, cfg.noise_dim, generator=g),)
     shape = (cfg.layers, batch, cfg.hidden)
     noise = torch.randn(batch, cfg.noise_dim, generator=g)
-    prev = torch.randint(0, N_PITCHES + 1, (batch,), generator=g)
+    prev = torch.randint(0, N_PITCHES * (2 if cfg.chords else 1) + 1, (batch,), generator=g)
     hint = (torch.randint(0, N_PITCHES + 1, (batch, len(recall.KINDS)), generator=g),) if cfg.recall else ()
     return (noise, prev, *hint, torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5)
 
@@ -60,7 +60,8 @@ def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
         "noise_dim": str(cfg.noise_dim),
         "pitch_low": str(PITCH_LOW),
         "pitch_high": str(PITCH_HIGH),
-        "encoding": "pitch-linear" if cfg.model == "scalar" else "pitch-categorical",
+        "encoding": ("pitch-linear" if cfg.model == "scalar" else
+                     "pitch-onset-categorical" if cfg.chords else "pitch-categorical"),
         "output": "sequence" if cfg.model == "scalar" else "step-recall" if cfg.recall else "step",
         "hidden_size": str(cfg.hidden),
         "num_layers": str(cfg.layers),

@@ -6,7 +6,10 @@ one noise vector per sequence (fed at every step, so a sequence keeps one
 character). Teacher forcing gives its likelihood; straight-through Gumbel-softmax
 samples let the discriminator's gradient reach it. With `recall` > 0 it is also
 fed, before each note, the recall hints of its own line so far (midigan/recall.py):
-the keys that followed the figure just played when it last occurred.
+the keys that followed the figure just played when it last occurred. With
+`chords`, each step's class is a key and whether it starts with the note before
+(176 classes, the pitch-onset-categorical encoding), so the generator knows where
+its chords begin; everything else (hints, style, discriminator) looks at keys.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from .. import recall
 from ..encoding import N_PITCHES
 from .config import Config
 
-BOS = N_PITCHES  # index of the start token fed before the first note
+BOS = N_PITCHES  # index of the start token fed before the first note (2 * N_PITCHES with chords)
 
 
 # ---------------------------------------------------------------- the paper's design
@@ -51,7 +54,16 @@ class ScalarDiscriminator(nn.Module):
 class StepGenerator(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        self.emb = nn.Embedding(N_PITCHES + 1, cfg.emb)  # 88 keys + BOS
+        self.n_out = N_PITCHES * (2 if cfg.chords else 1)  # classes per step
+        self.bos = self.n_out
+        self.chords = bool(cfg.chords)
+        if self.chords:
+            # A class's embedding is its key's plus its chord flag's: the two classes of one
+            # key share what is learnt about the key (a table per class learns each from half the data).
+            self.emb = nn.Embedding(N_PITCHES + 1, cfg.emb)  # 88 keys + BOS
+            self.flag_emb = nn.Embedding(2, cfg.emb)
+        else:
+            self.emb = nn.Embedding(self.n_out + 1, cfg.emb)  # the classes + BOS
         self.recall = cfg.recall
         n_in = cfg.emb + cfg.noise_dim
         if self.recall:
@@ -61,7 +73,7 @@ class StepGenerator(nn.Module):
                                  persistent=False)
             n_in += len(recall.KINDS) * cfg.hint_emb
         self.lstm = nn.LSTM(n_in, cfg.hidden, cfg.layers, batch_first=True)
-        self.out = nn.Linear(cfg.hidden, N_PITCHES)
+        self.out = nn.Linear(cfg.hidden, self.n_out)
         self.layers, self.hidden = cfg.layers, cfg.hidden
         self.style = cfg.style
         if cfg.style:  # filled from the training windows before step one; saved with the weights
@@ -80,15 +92,32 @@ class StepGenerator(nn.Module):
                                                                   self.style_table().items()}))
         return torch.cat([code.to(z.device), z[:, code.shape[1]:]], dim=1)
 
-    def teacher_inputs(self, z, keys: torch.Tensor) -> dict:
-        """Teacher forcing on real windows `keys` [B, T]: forward()'s keyword arguments.
+    def teacher_inputs(self, z, classes: torch.Tensor) -> dict:
+        """Teacher forcing on real windows `classes` [B, T]: forward()'s keyword arguments.
 
-        The previous keys (BOS first), the noise with the windows' own style codes in
+        The previous classes (BOS first), the noise with the windows' own style codes in
         front (if the model has them), and each position's recall hints (if it uses them).
         """
-        prev = torch.cat([torch.full_like(keys[:, :1], BOS), keys[:, :-1]], dim=1)
+        keys = classes % N_PITCHES
+        prev = torch.cat([torch.full_like(classes[:, :1], self.bos), classes[:, :-1]], dim=1)
         return {"z": self.with_style(z, keys) if self.style else z, "prev": prev,
                 "hints": self.hints(keys) if self.recall else None}
+
+    def embed(self, prev: torch.Tensor) -> torch.Tensor:
+        """Class indices (BOS included) -> input embeddings."""
+        if not self.chords:
+            return self.emb(prev)
+        bos = prev == self.bos
+        key = torch.where(bos, torch.full_like(prev, N_PITCHES), prev % N_PITCHES)
+        return self.emb(key) + self.flag_emb(torch.where(bos, torch.zeros_like(prev), prev // N_PITCHES))
+
+    def embed_onehot(self, y: torch.Tensor) -> torch.Tensor:
+        """[B, n_out] (straight-through) one-hot classes -> embeddings, differentiably."""
+        if not self.chords:
+            return y @ self.emb.weight[:self.n_out]
+        keys, flags = y[:, :N_PITCHES] + y[:, N_PITCHES:], torch.stack([y[:, :N_PITCHES].sum(1),
+                                                                         y[:, N_PITCHES:].sum(1)], 1)
+        return keys @ self.emb.weight[:N_PITCHES] + flags @ self.flag_emb.weight
 
     def _inputs(self, e, z, hints=None):  # e: [B, T, emb], z: [B, nz], hints: [B, T, 3]
         parts = [e, z.unsqueeze(1).expand(-1, e.shape[1], -1)]
@@ -101,29 +130,30 @@ class StepGenerator(nn.Module):
         return torch.from_numpy(recall.sequence_hints(keys.cpu().numpy(), self.recall)).to(keys.device)
 
     def forward(self, z, prev, state=None, hints=None):
-        """Teacher forcing: prev [B, T] key indices (BOS first) -> logits [B, T, 88].
+        """Teacher forcing: prev [B, T] class indices (BOS first) -> logits [B, T, n_out].
 
         `hints` [B, T, 3] are those of the target sequence (each position's look only
         at the notes before it); a recall model needs them.
         """
-        y, state = self.lstm(self._inputs(self.emb(prev), z, hints), state)
+        y, state = self.lstm(self._inputs(self.embed(prev), z, hints), state)
         return self.out(y), state
 
     def step(self, z, prev, h, c, hint=None):
-        """One step, as exported: prev [B] (and hint [B, 3]) -> logits [B, 88], new (h, c)."""
+        """One step, as exported: prev [B] (and hint [B, 3]) -> logits [B, n_out], new (h, c)."""
         hint = None if hint is None else hint.unsqueeze(1)
-        y, (h, c) = self.lstm(self._inputs(self.emb(prev).unsqueeze(1), z, hint), (h, c))
+        y, (h, c) = self.lstm(self._inputs(self.embed(prev).unsqueeze(1), z, hint), (h, c))
         return self.out(y[:, 0]), h, c
 
     def sample(self, z, steps: int, tau: float, generator: torch.Generator):
         """Straight-through Gumbel-softmax samples: one-hot forward, soft gradient back.
 
-        Returns [B, T, 88] one-hot float tensors that carry gradients to the generator.
+        Returns [B, T, 88] one-hot key tensors (chord flags summed out: the discriminator
+        judges keys) that carry gradients to the generator.
         """
         B = z.shape[0]
         h = z.new_zeros(self.layers, B, self.hidden)
         c = torch.zeros_like(h)
-        e = self.emb(torch.full((B,), BOS, dtype=torch.long, device=z.device))
+        e = self.embed(torch.full((B,), self.bos, dtype=torch.long, device=z.device))
         outs, keys = [], np.zeros((B, 0), dtype=np.int64)
         for _ in range(steps):
             hint = None
@@ -135,12 +165,12 @@ class StepGenerator(nn.Module):
             g = -torch.log(-torch.log(u + 1e-10) + 1e-10)
             soft = F.softmax((logits + g) / tau, dim=-1)
             idx = soft.argmax(-1)
-            hard = F.one_hot(idx, N_PITCHES).to(soft.dtype)
+            hard = F.one_hot(idx, self.n_out).to(soft.dtype)
             y_st = hard + soft - soft.detach()
-            outs.append(y_st)
+            outs.append(y_st[:, :N_PITCHES] + y_st[:, N_PITCHES:] if self.n_out > N_PITCHES else y_st)
             if self.recall:
-                keys = np.concatenate([keys, idx.cpu().numpy()[:, None]], axis=1)
-            e = y_st @ self.emb.weight[:N_PITCHES]  # the sampled key's embedding, differentiably
+                keys = np.concatenate([keys, (idx % N_PITCHES).cpu().numpy()[:, None]], axis=1)
+            e = self.embed_onehot(y_st)  # the sampled class's embedding, differentiably
         return torch.stack(outs, dim=1)
 
 

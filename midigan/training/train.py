@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..corpus import load_corpus, windows
-from ..encoding import PITCH_HIGH, PITCH_LOW, normalize
+from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW, normalize
 from .config import Config, load_config, make_config
 from .model import build
 
@@ -70,27 +70,33 @@ def save_checkpoint(ck: dict, path: Path) -> None:
 class Windows:
     """Random training windows drawn from whole train pieces, all on tensors."""
 
-    def __init__(self, pieces, seq_len: int):
-        arrays = [p.pitches.astype(np.int64) - PITCH_LOW for p in pieces if len(p.pitches) >= seq_len]
+    def __init__(self, pieces, seq_len: int, chords: bool = False):
+        pieces = [p for p in pieces if len(p.pitches) >= seq_len]
+        arrays = [p.pitches.astype(np.int64) - PITCH_LOW for p in pieces]
         if not arrays:
             raise ValueError(f"the corpus has no training piece with at least {seq_len} notes")
         offsets = np.cumsum([0] + [len(a) for a in arrays])
         self.notes = torch.from_numpy(np.concatenate(arrays))
+        # With chords, a note's class is key + 88 if it starts with the note before it.
+        self.offset = (torch.from_numpy(np.concatenate([p.together for p in pieces]).astype(np.int64))
+                       * N_PITCHES if chords else None)
         # A window may start anywhere it does not run past its own piece's end.
         self.starts = torch.from_numpy(np.concatenate(
             [np.arange(o, o + len(a) - seq_len + 1) for o, a in zip(offsets, arrays)]))
         self.seq_len = seq_len
 
     def sample(self, batch: int, transpose: int, g: torch.Generator) -> torch.Tensor:
-        """[batch, seq_len] key indices 0..87, randomly transposed within the keyboard."""
+        """[batch, seq_len] key indices 0..87 (or classes 0..175 with chords), randomly transposed
+        within the keyboard."""
         i = self.starts[torch.randint(len(self.starts), (batch,), generator=g)]
-        x = self.notes[i[:, None] + torch.arange(self.seq_len)]
+        at = i[:, None] + torch.arange(self.seq_len)
+        x = self.notes[at]
         if transpose:
             lo = -x.min(1).values  # the shifts that keep every note on the keyboard
             hi = (PITCH_HIGH - PITCH_LOW) - x.max(1).values
             shift = torch.randint(-transpose, transpose + 1, (batch,), generator=g)
             x = x + torch.minimum(torch.maximum(shift, lo), hi)[:, None]
-        return x
+        return x if self.offset is None else x + self.offset[at]
 
 
 # ---------------------------------------------------------------- the loop
@@ -152,8 +158,10 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
         dev = torch.device("cpu")
 
     corpus = load_corpus(folder)
-    train_w = Windows(corpus.split("train") or corpus.pieces, cfg.seq_len)
+    train_w = Windows(corpus.split("train") or corpus.pieces, cfg.seq_len, bool(cfg.chords))
     val = windows(corpus.split("validation"), cfg.seq_len)[: cfg.val_windows] - PITCH_LOW
+    if cfg.chords:
+        val = val + N_PITCHES * windows(corpus.split("validation"), cfg.seq_len, together=True)[: cfg.val_windows]
     corpus_info = {"name": Path(folder).resolve().name, **corpus.stats()}
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -189,7 +197,8 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
         # What the noise's first dimensions will mean: statistics of (transposed) training
         # windows, from a stream of their own so the training stream is unchanged.
         from . import style
-        table = style.fit(train_w.sample(20_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed)).numpy())
+        table = style.fit(train_w.sample(20_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed)).numpy()
+                          % N_PITCHES)
         with torch.no_grad():
             for k, v in table.items():
                 getattr(G, f"style_{k}").copy_(v)
@@ -296,7 +305,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         z = torch.randn(B, T, cfg.noise_dim, generator=g).to(dev)
         fake = Gp(z)
     else:
-        x_real = F.one_hot(real, 88).float()
+        x_real = F.one_hot(real % N_PITCHES, N_PITCHES).float()  # the discriminator judges keys
         z = torch.randn(B, cfg.noise_dim, generator=g).to(dev)
         if train_d:
             # One sample serves both updates: the discriminator sees it detached, the
@@ -323,7 +332,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
     if cfg.model == "categorical":
         # With style codes, the likelihood is of the window given its own code (training/style.py).
         logits, _ = Gp(**G.teacher_inputs(z, real))
-        nll = F.cross_entropy(logits.reshape(-1, 88), real.reshape(-1))
+        nll = F.cross_entropy(logits.reshape(-1, G.n_out), real.reshape(-1))
     if adversarial:
         if cfg.model == "categorical":
             f_fake = D.features(fake)
@@ -362,7 +371,9 @@ def _validate(cfg: Config, G, val: np.ndarray, dev) -> float | str:
     z = torch.zeros(len(x), cfg.noise_dim, device=dev)
     logits, _ = G(**G.teacher_inputs(z, x))
     G.train()
-    return F.cross_entropy(logits.reshape(-1, 88), x.reshape(-1)).item()
+    if G.n_out > N_PITCHES:  # the keys' likelihood (chord flags summed out), comparable across models
+        logits = logits.unflatten(-1, (2, N_PITCHES)).logsumexp(-2)
+    return F.cross_entropy(logits.reshape(-1, N_PITCHES), (x % N_PITCHES).reshape(-1)).item()
 
 
 def _trim_log(path: Path, step: int) -> None:
