@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "piano-midi-de"
+
+
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    """Python's own Ctrl-C handler for every test, even when pytest was started with SIGINT
+    ignored (as `nohup cmd &` does): the signal tests check that it is restored."""
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture(autouse=True)
