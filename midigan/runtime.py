@@ -37,6 +37,10 @@ IO = {
 }
 
 
+# _AT_OR_BELOW[k, j]: key j is at or below key k (row 88: every key, for 'no previous note').
+_AT_OR_BELOW = np.arange(N_PITCHES)[None, :] <= np.arange(N_PITCHES + 1)[:, None]
+
+
 class ModelError(ValueError):
     """A file that is not a usable midigan model."""
 
@@ -193,9 +197,7 @@ class Generator:
                 # A chord is written low to high: 'with the note before' is only possible for a
                 # key above that note (and never first). The model gives the rest ~1%; rule it out.
                 p = feeds["prev"]
-                below = np.arange(N_PITCHES)[None, :] <= np.where(p >= self.bos, N_PITCHES, p % N_PITCHES)[:, None]
-                logits = logits.copy()
-                logits[:, N_PITCHES:][below] = -np.inf
+                logits[:, N_PITCHES:][_AT_OR_BELOW[np.where(p >= self.bos, N_PITCHES, p % N_PITCHES)]] = -np.inf
             # Gumbel-max: argmax(logits/T + Gumbel noise) samples softmax(logits/T).
             g = -np.log(-np.log(rng.random(logits.shape) + 1e-12) + 1e-12)
             idx = np.argmax(logits / temperature + g, axis=1)

@@ -103,13 +103,18 @@ class StepGenerator(nn.Module):
         return {"z": self.with_style(z, keys) if self.style else z, "prev": prev,
                 "hints": self.hints(keys) if self.recall else None}
 
+    def class_table(self) -> torch.Tensor:
+        """[n_out + 1, emb]: each class's input embedding (with chords: its key's plus its flag's;
+        BOS last). Built from the weights, so the export folds it into one constant lookup."""
+        if not self.chords:
+            return self.emb.weight
+        keys, bos = self.emb.weight[:N_PITCHES], self.emb.weight[N_PITCHES:]
+        f = self.flag_emb.weight
+        return torch.cat([keys + f[0], keys + f[1], bos + f[0]])
+
     def embed(self, prev: torch.Tensor) -> torch.Tensor:
         """Class indices (BOS included) -> input embeddings."""
-        if not self.chords:
-            return self.emb(prev)
-        bos = prev == self.bos
-        key = torch.where(bos, torch.full_like(prev, N_PITCHES), prev % N_PITCHES)
-        return self.emb(key) + self.flag_emb(torch.where(bos, torch.zeros_like(prev), prev // N_PITCHES))
+        return F.embedding(prev, self.class_table())
 
     def embed_onehot(self, y: torch.Tensor) -> torch.Tensor:
         """[B, n_out] (straight-through) one-hot classes -> embeddings, differentiably."""
