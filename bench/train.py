@@ -36,7 +36,7 @@ def main():
         G, D = (m.to(dev) for m in build(cfg))
         og = torch.optim.Adam(G.parameters(), cfg.lr_g)
         od = torch.optim.Adam(D.parameters(), cfg.lr_d)
-        w = Windows(corpus.split("train"), cfg.seq_len)
+        w = Windows(corpus.split("train"), cfg.seq_len, bool(cfg.chords))
         g = torch.Generator().manual_seed(0)
         t0 = time.perf_counter()
         for _ in range(100):
