@@ -142,3 +142,19 @@ def relabel_onnx(src, dst, **changes):
     onnx.helper.set_model_props(m, props)
     onnx.save(m, str(dst))
     return dst
+
+
+def record_steps(gen) -> dict:
+    """Wrap a runtime Generator's session so every step's feeds and logits are kept (copies:
+    the runtime may mask its logits in place). Returns {"prev": [...], "recall": [...], "logits": [...]}."""
+    seen = {"prev": [], "recall": [], "logits": []}
+    run = gen.session.run
+
+    def spy(outputs, feeds):
+        seen["prev"].append(feeds["prev"].copy())
+        seen["recall"].append(feeds["recall"].copy())
+        out = run(outputs, feeds)
+        seen["logits"].append(out[0].copy())
+        return out
+    gen.session.run = spy
+    return seen

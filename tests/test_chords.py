@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from midigan.recall import next_hints  # noqa: E402
 from midigan.runtime import Generator, ModelError  # noqa: E402
 
-from .conftest import relabel_onnx  # noqa: E402
+from .conftest import record_steps, relabel_onnx  # noqa: E402
 
 
 def write_chords(path: Path, chords, step: int = 240) -> Path:
@@ -80,16 +80,8 @@ def test_chord_model_exports_and_the_runtime_decodes_it(chord_run):
     G.eval()
     rng = np.random.default_rng(0)
     z = rng.standard_normal((3, gen.noise_dim)).astype(np.float32)
-    prevs, hints, logits_rt = [], [], []
-    run = gen.session.run
-
-    def spy(outputs, feeds):
-        prevs.append(feeds["prev"].copy())
-        hints.append(feeds["recall"].copy())
-        out = run(outputs, feeds)
-        logits_rt.append(out[0].copy())  # (the runtime masks its logits in place)
-        return out
-    gen.session.run = spy
+    rec = record_steps(gen)
+    prevs, hints, logits_rt = rec["prev"], rec["recall"], rec["logits"]
     pitches, _, last = gen._run_steps(z, gen.initial_state(3), np.full(3, gen.bos), cfg.seq_len, rng, 1.0)
     classes = np.concatenate([np.stack(prevs, axis=1)[:, 1:], last[:, None]], axis=1)  # what was sampled
     assert classes.shape == (3, cfg.seq_len) and classes.max() < 176

@@ -4,7 +4,7 @@ import pytest
 
 from midigan.recall import KINDS, NONE, next_hints, sequence_hints
 
-from .conftest import relabel_onnx
+from .conftest import record_steps, relabel_onnx
 
 
 def reference_hints(seq, window):
@@ -83,15 +83,8 @@ def test_runtime_feeds_the_hints_training_used(tiny_run):
     rng = np.random.default_rng(3)
     z = rng.standard_normal((4, gen.noise_dim)).astype(np.float32)
     # Sample through the runtime, capturing every step's logits.
-    logits_rt, seen = [], []
-    run = gen.session.run
-
-    def spy(outputs, feeds):
-        seen.append(feeds["recall"].copy())
-        out = run(outputs, feeds)
-        logits_rt.append(out[0])
-        return out
-    gen.session.run = spy
+    rec = record_steps(gen)
+    seen, logits_rt = rec["recall"], rec["logits"]
     keys = gen._run_steps(z, gen.initial_state(4), np.full(4, BOS), cfg.seq_len, rng, 1.0)[0] - 21
     x = torch.from_numpy(keys)
     prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)

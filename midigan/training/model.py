@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .. import recall
 from ..encoding import N_PITCHES
 from .config import Config
+from .style import INTERVAL_EDGES  # the discriminator's interval classes are the style codes' nine
 
 BOS = N_PITCHES  # index of the start token fed before the first note (2 * N_PITCHES with chords)
 
@@ -116,14 +117,6 @@ class StepGenerator(nn.Module):
         """Class indices (BOS included) -> input embeddings."""
         return F.embedding(prev, self.class_table())
 
-    def embed_onehot(self, y: torch.Tensor) -> torch.Tensor:
-        """[B, n_out] (straight-through) one-hot classes -> embeddings, differentiably."""
-        if not self.chords:
-            return y @ self.emb.weight[:self.n_out]
-        keys, flags = y[:, :N_PITCHES] + y[:, N_PITCHES:], torch.stack([y[:, :N_PITCHES].sum(1),
-                                                                         y[:, N_PITCHES:].sum(1)], 1)
-        return keys @ self.emb.weight[:N_PITCHES] + flags @ self.flag_emb.weight
-
     def _inputs(self, e, z, hints=None):  # e: [B, T, emb], z: [B, nz], hints: [B, T, 3]
         parts = [e, z.unsqueeze(1).expand(-1, e.shape[1], -1)]
         if self.recall:
@@ -175,14 +168,11 @@ class StepGenerator(nn.Module):
             outs.append(y_st[:, :N_PITCHES] + y_st[:, N_PITCHES:] if self.n_out > N_PITCHES else y_st)
             if self.recall:
                 keys = np.concatenate([keys, (idx % N_PITCHES).cpu().numpy()[:, None]], axis=1)
-            e = self.embed_onehot(y_st)  # the sampled class's embedding, differentiably
+            e = y_st @ self.class_table()[:self.n_out]  # the sampled class's embedding, differentiably
         return torch.stack(outs, dim=1)
 
 
 LAGS = 8  # repetition lags shown to the discriminator
-# Interval classes the discriminator is shown step by step: octave+ down, 6-12 down, 3-5 down,
-# 1-2 down, repeat, 1-2 up, 3-5 up, 6-12 up, octave+ up (the classes of training/style.py).
-INTERVAL_EDGES = (-12.5, -5.5, -2.5, -0.5, 0.5, 2.5, 5.5, 12.5)
 
 
 class SeqDiscriminator(nn.Module):
@@ -202,7 +192,7 @@ class SeqDiscriminator(nn.Module):
             # band of the 88x88 key pairs whose distance falls in class c. Generated lines
             # differ from real ones most in which interval follows which (a run that turns
             # back, a chord that does not climb), and classes make those pairs plain.
-            edges = torch.tensor((-1e9,) + INTERVAL_EDGES + (1e9,))
+            edges = torch.tensor([-1e9, *INTERVAL_EDGES.tolist(), 1e9])
             dist = torch.arange(N_PITCHES)[None, :] - torch.arange(N_PITCHES)[:, None]  # j - i
             bands = torch.stack([((dist > edges[c]) & (dist < edges[c + 1])).float()
                                  for c in range(len(edges) - 1)])
