@@ -61,6 +61,26 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_corpus):
     assert [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1))
 
 
+def test_likelihood_rate_follows_a_cosine_to_lr_final(tmp_path, tiny_corpus):
+    """lr_final: the rate falls from lr_g to lr_g * lr_final over the likelihood steps (computed
+    from the step, so a resumed run picks the schedule up where it stopped), then adv_lr_g."""
+    from midigan.training.train import _lr_g
+    cfg = make_config({"epochs": 3, "pretrain_epochs": 2, "steps_per_epoch": 3, "lr_g": 0.01,
+                       "lr_final": 0.1, "adv_lr_g": 0.003}, CONFIGS["tiny"])
+    rates = [_lr_g(cfg, step, adversarial=step >= 6) for step in range(9)]
+    assert rates[0] == pytest.approx(0.01) and rates[5] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(rates[:5], rates[1:6])) and rates[6:] == [0.003] * 3
+    assert rates[2] == pytest.approx(0.01 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 2 / 5))))
+    # a real likelihood-only run ends at lr_g * lr_final
+    toml = tmp_path / "decay.toml"
+    toml.write_text('base = "tiny"\nepochs = 2\npretrain_epochs = 2\nlr_g = 0.01\nlr_final = 0.1\n')
+    ck = load_checkpoint(run_training(tiny_corpus, tmp_path / "r", config=str(toml), progress=False))
+    assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.001)
+    assert CONFIGS["tiny"].lr_final == 1.0 and _lr_g(CONFIGS["tiny"], 4, False) == CONFIGS["tiny"].lr_g
+    with pytest.raises(ValueError, match="lr_final = 1.5"):
+        make_config({"lr_final": 1.5})
+
+
 def test_init_starts_a_new_run_from_another_runs_weights(tmp_path, tiny_corpus):
     """--init: the new run's first step starts from the given weights, with its own schedule."""
     src = run_training(tiny_corpus, tmp_path / "mle", config="tiny", epochs=1, progress=False)

@@ -39,6 +39,7 @@ class Config:
     d_warmup_epochs: int = 1  # of those, how many also train the discriminator (so it starts fair)
     lr_g: float = 1e-3
     lr_d: float = 2e-4
+    lr_final: float = 1.0  # the likelihood phase's rate falls from lr_g to lr_g * lr_final (cosine)
     adv_lr_g: float = 1e-4  # generator learning rate once adversarial
     beta1: float = 0.5
     adv_weight: float = 1.0  # weight of the adversarial term in the generator loss
@@ -107,6 +108,8 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     if cfg.style not in (0, 1) or (cfg.style and (cfg.model != "categorical" or cfg.noise_dim < STYLE_DIM)):
         raise ValueError(f"config: style = {cfg.style} should be 0, or 1 for a categorical model "
                          f"with noise_dim >= {STYLE_DIM}")
+    if not 0.0 <= cfg.lr_final <= 1.0:
+        raise ValueError(f"config: lr_final = {cfg.lr_final} should be between 0 and 1")
     if cfg.pretrain_epochs < 0 or cfg.pretrain_epochs > cfg.epochs:
         raise ValueError(f"config: pretrain_epochs = {cfg.pretrain_epochs} should be 0..epochs")
     return cfg

@@ -232,11 +232,11 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
             # The discriminator only matters once it drives the generator: it warms up
             # for the last pretraining epoch instead of costing a sample every step.
             train_d = adversarial or epoch >= cfg.pretrain_epochs - cfg.d_warmup_epochs
-            if cfg.model == "categorical":
-                for pg in opt_g.param_groups:  # a gentler generator step once the critic drives it
-                    pg["lr"] = cfg.adv_lr_g if adversarial else cfg.lr_g
             G.train(), D.train()
             for _ in range(cfg.steps_per_epoch):
+                if cfg.model == "categorical":
+                    for pg in opt_g.param_groups:
+                        pg["lr"] = _lr_g(cfg, step, adversarial)
                 real = train_w.sample(cfg.batch_size, cfg.transpose, g).to(dev)
                 row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp)
                 step += 1
@@ -268,6 +268,16 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
     if world > 1:
         dist.barrier()
     return ckpt_path
+
+
+def _lr_g(cfg: Config, step: int, adversarial: bool) -> float:
+    """The generator's rate at `step`: a gentler one once the critic drives it; before that
+    a cosine from lr_g to lr_g * lr_final over the likelihood steps (a decayed rate buys
+    most of the last likelihood gains, for free)."""
+    if adversarial:
+        return cfg.adv_lr_g
+    t = min(step / max(1, cfg.pretrain_epochs * cfg.steps_per_epoch - 1), 1.0)
+    return cfg.lr_g * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def _check_in_sync(G, D, world: int) -> None:
