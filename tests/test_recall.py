@@ -68,7 +68,7 @@ def test_runtime_feeds_the_hints_training_used(tiny_run):
     torch = pytest.importorskip("torch")
     from midigan.runtime import Generator
     from midigan.training.config import Config, make_config
-    from midigan.training.model import BOS, build
+    from midigan.training.model import build
     from midigan.training.train import load_checkpoint
 
     ckpt, path = tiny_run
@@ -85,9 +85,9 @@ def test_runtime_feeds_the_hints_training_used(tiny_run):
     # Sample through the runtime, capturing every step's logits.
     rec = record_steps(gen)
     seen, logits_rt = rec["recall"], rec["logits"]
-    keys = gen._run_steps(z, gen.initial_state(4), np.full(4, BOS), cfg.seq_len, rng, 1.0)[0] - 21
+    keys = gen._run_steps(z, gen.initial_state(4), np.full(4, gen.bos), cfg.seq_len, rng, 1.0)[0] - 21
     x = torch.from_numpy(keys)
-    prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
+    prev = torch.cat([torch.full_like(x[:, :1], G.bos), x[:, :-1]], dim=1)
     hints = G.hints(x)
     assert np.array_equal(np.stack(seen, axis=1), hints.numpy())
     assert (hints != NONE).any()  # the line did recall something

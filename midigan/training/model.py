@@ -23,9 +23,6 @@ from ..encoding import N_PITCHES
 from .config import Config
 from .style import INTERVAL_EDGES  # the discriminator's interval classes are the style codes' nine
 
-BOS = N_PITCHES  # index of the start token fed before the first note (2 * N_PITCHES with chords)
-
-
 # ---------------------------------------------------------------- the paper's design
 
 class ScalarGenerator(nn.Module):
@@ -196,8 +193,7 @@ class SeqDiscriminator(nn.Module):
             dist = torch.arange(N_PITCHES)[None, :] - torch.arange(N_PITCHES)[:, None]  # j - i
             bands = torch.stack([((dist > edges[c]) & (dist < edges[c + 1])).float()
                                  for c in range(len(edges) - 1)])
-            self.register_buffer("bands", bands, persistent=False)
-            # The same bands side by side, [88, 9 * 88]: one matmul finds every class at once.
+            # The bands side by side, [88, 9 * 88]: one matmul finds every class at once.
             self.register_buffer("bands_flat", bands.permute(1, 0, 2).reshape(N_PITCHES, -1), persistent=False)
             n_in += len(bands)
         self.lstm = nn.LSTM(n_in, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
@@ -226,7 +222,7 @@ class SeqDiscriminator(nn.Module):
     def interval_classes(self, x):
         """[B, T, 9]: the class of the interval into step t (zeros at t = 0)."""
         # m[b, t, c] = x[t-1]' M_c x[t]: twice as fast as the three-way einsum on a CPU.
-        m = ((x[:, :-1] @ self.bands_flat).unflatten(-1, (len(self.bands), N_PITCHES)) * x[:, 1:, None, :]).sum(-1)
+        m = ((x[:, :-1] @ self.bands_flat).unflatten(-1, (len(INTERVAL_EDGES) + 1, N_PITCHES)) * x[:, 1:, None, :]).sum(-1)
         return torch.cat([m.new_zeros(m.shape[0], 1, m.shape[2]), m], dim=1)
 
     def features(self, x):  # x: [B, T, 88] one-hot (or soft) -> pooled features [B, 4 * d_hidden]
