@@ -37,8 +37,13 @@ IO = {
 }
 
 
-# _AT_OR_BELOW[k, j]: key j is at or below key k (row 88: every key, for 'no previous note').
-_AT_OR_BELOW = np.arange(N_PITCHES)[None, :] <= np.arange(N_PITCHES + 1)[:, None]
+# _CHORD_RULE[k]: added to a chord model's logits after key k (row 88: no previous note).
+# A chord is written low to high, so 'with the note before' (classes 88..175) is only
+# possible for a key above that note, and never first; the model gives the rest ~1%.
+_CHORD_RULE = np.concatenate([np.zeros((N_PITCHES + 1, N_PITCHES), np.float32), np.where(
+    np.arange(N_PITCHES)[None, :] <= np.arange(N_PITCHES + 1)[:, None], -np.inf, 0).astype(np.float32)], axis=1)
+_RULE_ROW = np.r_[np.arange(2 * N_PITCHES) % N_PITCHES, N_PITCHES]  # previous class (176 = start) -> row
+GUMBEL_BLOCK = 64  # steps of Gumbel noise drawn at once (one draw per note costs as much as the rest)
 
 
 class ModelError(ValueError):
@@ -189,24 +194,24 @@ class Generator:
         h, c, lines = state
         out = np.empty((len(z), steps), np.int64)
         feeds = {"noise": z, "prev": prev, "h": h, "c": c}
+        rule = _CHORD_RULE if self.bos > N_PITCHES else None
         for t in range(steps):
+            if t % GUMBEL_BLOCK == 0:
+                # Gumbel-max: argmax(logits/T + G) = argmax(logits + T*G) samples softmax(logits/T).
+                gumbel = (temperature * rng.gumbel(size=(min(GUMBEL_BLOCK, steps - t), len(z), self.bos))
+                          ).astype(np.float32)
             if lines is not None:
                 feeds["recall"] = np.array([r.hints() for r in lines], np.int64)
-            logits, h, c = self.session.run(None, feeds)
-            if self.bos > N_PITCHES:
-                # A chord is written low to high: 'with the note before' is only possible for a
-                # key above that note (and never first). The model gives the rest ~1%; rule it out.
-                p = feeds["prev"]
-                logits[:, N_PITCHES:][_AT_OR_BELOW[np.where(p >= self.bos, N_PITCHES, p % N_PITCHES)]] = -np.inf
-            # Gumbel-max: argmax(logits/T + Gumbel noise) samples softmax(logits/T).
-            g = -np.log(-np.log(rng.random(logits.shape) + 1e-12) + 1e-12)
-            idx = np.argmax(logits / temperature + g, axis=1)
+            logits, feeds["h"], feeds["c"] = self.session.run(None, feeds)
+            if rule is not None:
+                logits += rule[_RULE_ROW[feeds["prev"]]]
+            idx = np.argmax(logits + gumbel[t % GUMBEL_BLOCK], axis=1)
             out[:, t] = idx
-            feeds = {"noise": z, "prev": idx.astype(np.int64), "h": h, "c": c}
+            feeds["prev"] = idx
             if lines is not None:
                 for r, k in zip(lines, (idx % N_PITCHES).tolist()):
                     r.push(k)
-        return out, (h, c, lines), feeds["prev"]
+        return out, (feeds["h"], feeds["c"], lines), feeds["prev"]
 
     # -------------------------------------------------------------- endless stream
 
