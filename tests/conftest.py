@@ -145,16 +145,22 @@ def relabel_onnx(src, dst, **changes):
 
 
 def record_steps(gen) -> dict:
-    """Wrap a runtime Generator's session so every step's feeds and logits are kept (copies:
-    the runtime may mask its logits in place). Returns {"prev": [...], "recall": [...], "logits": [...]}."""
+    """Wrap a runtime Generator's steps so every step's inputs and logits are kept (copies:
+    the runtime reuses its buffers). Returns {"prev": [...], "recall": [...], "logits": [...]}."""
     seen = {"prev": [], "recall": [], "logits": []}
-    run = gen.session.run
+    make = gen._stepper
 
-    def spy(outputs, feeds):
-        seen["prev"].append(feeds["prev"].copy())
-        seen["recall"].append(feeds["recall"].copy())
-        out = run(outputs, feeds)
-        seen["logits"].append(out[0].copy())
-        return out
-    gen.session.run = spy
+    def make_spy(*args, **kwargs):
+        step = make(*args, **kwargs)
+        run = step.run
+
+        def spy():
+            seen["prev"].append(step.prev.copy())
+            seen["recall"].append(step.recall.copy())
+            out = run()
+            seen["logits"].append(out.copy())
+            return out
+        step.run = spy
+        return step
+    gen._stepper = make_spy
     return seen

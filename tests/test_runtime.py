@@ -34,13 +34,15 @@ def test_stream_continues_and_is_deterministic(tiny_run):
 
 
 class FixedLogits:
-    """Stands in for the ONNX session: the same logits every step, the state passed through."""
+    """Stands in for the runtime's Stepper: the same logits every step, the state untouched."""
 
-    def __init__(self, logits):
-        self.logits = np.asarray(logits, np.float32)
+    def __init__(self, logits, z, prev, h, c, hints):
+        self.logits = np.tile(np.asarray(logits, np.float32), (len(z), 1))
+        self.prev, self.h, self.c = np.array(prev), h, c
+        self.recall = np.zeros((len(z), 3), np.int64) if hints else None
 
-    def run(self, _outputs, feeds):
-        return np.tile(self.logits, (len(feeds["prev"]), 1)), feeds["h"], feeds["c"]
+    def run(self):
+        return self.logits.copy()
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 1.5])
@@ -49,7 +51,7 @@ def test_sampling_follows_the_tempered_softmax(tiny_run, temperature):
     gen = Generator(tiny_run[1])
     logits = np.full(gen.bos, -np.inf)
     logits[[3, 40, 41, 87]] = np.log([0.1, 0.2, 0.3, 0.4])
-    gen.session = FixedLogits(logits)
+    gen._stepper = lambda *args, **kwargs: FixedLogits(logits, *args, **kwargs)
     n, steps = 2000, 3
     z = np.zeros((n, gen.noise_dim), np.float32)
     classes, _, _ = gen._sample_steps(z, gen.initial_state(n), np.full(n, gen.bos), steps,
