@@ -111,7 +111,7 @@ class Player:
     def __init__(self, port, generator, preset, *, seed: int = 0, bpm: float | None = None,
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
-                 status=None, stop_event: threading.Event | None = None, ahead: int = 3,
+                 status=None, stop_event: StopFlag | None = None, ahead: int = 3,
                  realtime: bool = False):
         self.port, self.preset, self.sync = port, preset, sync
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
@@ -137,7 +137,7 @@ class Player:
         self.sent = 0  # note-ons sent
         self.late = 0  # events sent more than 5 ms after their due time
         self.stop_reason: str | None = None
-        self._stop = stop_event or threading.Event()
+        self._stop = stop_event or StopFlag()
         # MIDI clock follow
         self.running = sync is None
         self.next_tick = 0  # song position, in ticks, of the next 0xF8
@@ -429,17 +429,36 @@ def _leave_realtime() -> None:
         pass
 
 
+class StopFlag:
+    """A stop flag that a signal handler may set: `set()`, `is_set()`, `reason`.
+
+    No lock, unlike threading.Event: a second signal can land while the first one's
+    handler is still inside set(), and Event.set() holds a lock there that the nested
+    handler then waits for forever (the player hung after a double Ctrl-C). Setting a
+    bool is atomic under the GIL, and the player polls the flag between short naps.
+    """
+
+    def __init__(self):
+        self._set = False
+        self.reason = None
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class StopOnSignals:
-    """While active, SIGINT and SIGTERM only set `event` (and `event.reason`).
+    """While active, SIGINT and SIGTERM only set `event` (a StopFlag) and its `reason`.
 
     Only a flag: the player notices within one short nap, and a second Ctrl-C
     can never interrupt the release that follows, nor the port's closing. Wrap
     the whole open-port-play-close sequence in it.
     """
 
-    def __init__(self, event: threading.Event | None = None):
-        self.event = event or threading.Event()
-        self.event.reason = None
+    def __init__(self, event: StopFlag | None = None):
+        self.event = event or StopFlag()
         self.old = {}
 
     def _handler(self, signum, _frame):

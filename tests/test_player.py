@@ -240,6 +240,33 @@ def test_signals_only_set_a_flag_and_a_second_ctrl_c_cannot_skip_release():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_second_signal_inside_the_first_handler_cannot_hang_it():
+    """The interpreter runs a signal's handler between any two lines of the code it
+    interrupts, the first signal's handler included. Re-enter the handler at every line
+    of the flag's set(): with threading.Event (which holds a lock there) this hung."""
+    stopper = StopOnSignals()
+    handler, nested = stopper._handler, []
+
+    def tracer(frame, event, _arg):
+        if frame.f_code.co_name == "set" and event == "line" and len(nested) < 5:
+            nested.append(frame.f_lineno)
+            handler(signal.SIGTERM, None)  # the second signal, mid-set
+        return tracer
+
+    def first_signal():
+        sys.settrace(tracer)
+        try:
+            handler(signal.SIGINT, None)
+        finally:
+            sys.settrace(None)
+
+    t = threading.Thread(target=first_signal, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "the nested signal handler deadlocked"
+    assert nested and stopper.event.is_set() and stopper.event.reason == "SIGINT"
+
+
 def test_sigterm_stops_too():
     with StopOnSignals() as stop:
         p, port, clock = make(stop_event=stop)
