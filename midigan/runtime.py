@@ -146,12 +146,12 @@ class Stepper:
         self._h = [np.array(h, np.float32), np.empty_like(h, np.float32)]
         self._c = [np.array(c, np.float32), np.empty_like(c, np.float32)]
         # CPU OrtValues made from numpy arrays share their memory: in-place writes are seen.
+        # Every array here is an attribute, so it lives as long as the binding that points at it.
         self._vals = {id(a): ort.OrtValue.ortvalue_from_numpy(a) for a in (*self._h, *self._c)}
-        for name, a in (("noise", self.z), ("prev", self.prev), ("recall", self.recall)):
-            if a is not None:
-                self.io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(a))
-        self.io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(self.logits))
-        self._keep = (self.z, self.prev, self.recall)  # the bound inputs must outlive the binding
+        bound = {"noise": self.z, "prev": self.prev, "recall": self.recall, "logits": self.logits}
+        self._bound = {k: ort.OrtValue.ortvalue_from_numpy(a) for k, a in bound.items() if a is not None}
+        for name, v in self._bound.items():
+            (self.io.bind_ortvalue_output if name == "logits" else self.io.bind_ortvalue_input)(name, v)
         self._cur = 0
 
     @property
