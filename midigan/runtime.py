@@ -147,7 +147,8 @@ class Stepper:
         self._c = [np.array(c, np.float32), np.empty_like(c, np.float32)]
         # CPU OrtValues made from numpy arrays share their memory: in-place writes are seen.
         # Every array here is an attribute, so it lives as long as the binding that points at it.
-        self._vals = {id(a): ort.OrtValue.ortvalue_from_numpy(a) for a in (*self._h, *self._c)}
+        self._hv = [ort.OrtValue.ortvalue_from_numpy(a) for a in self._h]
+        self._cv = [ort.OrtValue.ortvalue_from_numpy(a) for a in self._c]
         bound = {"noise": self.z, "prev": self.prev, "recall": self.recall, "logits": self.logits}
         self._bound = {k: ort.OrtValue.ortvalue_from_numpy(a) for k, a in bound.items() if a is not None}
         for name, v in self._bound.items():
@@ -165,11 +166,10 @@ class Stepper:
     def run(self) -> np.ndarray:
         """One step: the logits for the next note (the buffer is reused by the next call)."""
         a, b = self._cur, 1 - self._cur
-        v = self._vals
-        self.io.bind_ortvalue_input("h", v[id(self._h[a])])
-        self.io.bind_ortvalue_input("c", v[id(self._c[a])])
-        self.io.bind_ortvalue_output("h_out", v[id(self._h[b])])
-        self.io.bind_ortvalue_output("c_out", v[id(self._c[b])])
+        self.io.bind_ortvalue_input("h", self._hv[a])
+        self.io.bind_ortvalue_input("c", self._cv[a])
+        self.io.bind_ortvalue_output("h_out", self._hv[b])
+        self.io.bind_ortvalue_output("c_out", self._cv[b])
         self.session.run_with_iobinding(self.io)
         self._cur = b
         return self.logits
