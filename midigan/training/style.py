@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..encoding import PITCH_LOW
 
@@ -44,6 +45,28 @@ def descriptors(keys: np.ndarray) -> np.ndarray:
     ent = -(pch * np.log(np.where(pch > 0, pch, 1))).sum(1) / np.log(12)
     return np.column_stack([x.mean(1) / 88, x.std(1) / 12, np.cos(angle).mean(1), np.sin(angle).mean(1),
                             *rep, ivh, distinct, ent])
+
+
+def soft_descriptors(x: torch.Tensor) -> torch.Tensor:
+    """descriptors() of one-hot key sequences x [B, T, 88], differentiably: on exact one-hots the
+    values are descriptors()'s; on straight-through samples the gradient reaches the generator."""
+    B, T, n = x.shape
+    k = torch.arange(n, dtype=x.dtype, device=x.device)
+    pc = torch.zeros(n, 12, dtype=x.dtype, device=x.device)
+    pc[torch.arange(n), (torch.arange(n) + PITCH_LOW) % 12] = 1
+    angle = 2 * np.pi * ((7 * torch.arange(12, device=x.device)) % 12) / 12
+    pos = x @ k
+    m1, m2 = pos.mean(1), (x @ k ** 2).mean(1)
+    p = x @ pc  # [B, T, 12] pitch classes
+    rep = [(x[:, L:] * x[:, :-L]).sum(-1).mean(1) if L < T else x.new_zeros(B) for L in (1, 2, 3, 4, 8)]
+    dist = torch.arange(n, device=x.device)[None, :] - torch.arange(n, device=x.device)[:, None]  # j - i
+    cls = torch.bucketize(dist.to(torch.float64), torch.from_numpy(INTERVAL_EDGES).to(x.device))
+    ivh = torch.einsum("bti,cij,btj->bc", x[:, :-1], F.one_hot(cls, 9).permute(2, 0, 1).to(x.dtype), x[:, 1:]) / (T - 1)
+    distinct = (1 - torch.prod(1 - x, dim=1)).sum(-1) / T  # keys played at least once
+    pch = p.mean(1)
+    ent = -(pch * torch.log(pch.clamp_min(1e-12))).sum(-1) / np.log(12)
+    return torch.stack([m1 / 88, (m2 - m1 ** 2).clamp_min(1e-8).sqrt() / 12, (p @ torch.cos(angle).to(x.dtype)).mean(1),
+                        (p @ torch.sin(angle).to(x.dtype)).mean(1), *rep, *ivh.T, distinct, ent], dim=1)
 
 
 def fit(keys: np.ndarray) -> dict[str, torch.Tensor]:

@@ -202,6 +202,13 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
         with torch.no_grad():
             for k, v in table.items():
                 getattr(G, f"style_{k}").copy_(v)
+    code_sd = None
+    if cfg.code_weight:
+        # The spread of each style statistic over training windows: the consistency term's units.
+        from . import style
+        d = style.descriptors(train_w.sample(20_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed + 1))
+                              .numpy() % N_PITCHES)
+        code_sd = torch.tensor(d.std(0) + 1e-3, dtype=torch.float32, device=dev)
     # Under torchrun, forward calls go through DistributedDataParallel, which averages the
     # gradients across ranks during backward. Sampling (G.sample) and the discriminator's
     # read-outs used for the generator's loss bypass the wrappers on purpose: their gradients
@@ -238,7 +245,7 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
                     for pg in opt_g.param_groups:
                         pg["lr"] = _lr_g(cfg, step, adversarial)
                 real = train_w.sample(cfg.batch_size, cfg.transpose, g).to(dev)
-                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp)
+                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp, code_sd)
                 step += 1
                 row.update(step=step, epoch=epoch + 1, phase="adv" if adversarial else "mle",
                            seconds=round(time.monotonic() - t0, 2))
@@ -306,8 +313,10 @@ def _bce(logits, target: float):
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp=None, Dp=None) -> dict:
-    """One discriminator and one generator update. Gp/Dp: the DDP-wrapped modules, if any."""
+def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp=None, Dp=None,
+          code_sd=None) -> dict:
+    """One discriminator and one generator update. Gp/Dp: the DDP-wrapped modules, if any;
+    code_sd: the style statistics' spread, when the style-consistency term is on."""
     Gp, Dp = Gp or G, Dp or D
     B, T = real.shape
     if cfg.model == "scalar":
@@ -317,6 +326,8 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
     else:
         x_real = F.one_hot(real % N_PITCHES, N_PITCHES).float()  # the discriminator judges keys
         z = torch.randn(B, cfg.noise_dim, generator=g).to(dev)
+        if code_sd is not None:
+            z = G.with_style(z, real % N_PITCHES)  # generated lines get real windows' codes
         if train_d:
             # One sample serves both updates: the discriminator sees it detached, the
             # generator gets the gradient through it (sampling 100 steps is the costly part).
@@ -357,6 +368,14 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
             if cfg.rep_weight:
                 r_real, r_fake = D.repetition(x_real).mean((0, 1)), D.repetition(fake).mean((0, 1))
                 g_loss = g_loss + cfg.rep_weight * (r_real - r_fake).pow(2).sum()
+            if code_sd is not None:
+                # Style consistency: a line sampled with a real window's code should show that
+                # window's statistics. Likelihood alone teaches the generator to follow its code
+                # for register and key but hardly for figuration (repetition, interval classes),
+                # so its lines wander between textures where real passages keep one.
+                from .style import soft_descriptors
+                err = (soft_descriptors(fake) - soft_descriptors(x_real).detach()) / code_sd
+                g_loss = g_loss + cfg.code_weight * err.pow(2).mean()
         else:
             g_adv = _bce(Dp(fake), 1.0)
             g_loss = cfg.adv_weight * g_adv
