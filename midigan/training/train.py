@@ -331,7 +331,8 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         if train_d:
             # One sample serves both updates: the discriminator sees it detached, the
             # generator gets the gradient through it (sampling 100 steps is the costly part).
-            with torch.set_grad_enabled(adversarial):
+            # (The style-consistency term needs the gradient before the adversarial phase too.)
+            with torch.set_grad_enabled(adversarial or code_sd is not None):
                 fake = G.sample(z, T, cfg.tau, g)
 
     nan = float("nan")
@@ -368,19 +369,20 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
             if cfg.rep_weight:
                 r_real, r_fake = D.repetition(x_real).mean((0, 1)), D.repetition(fake).mean((0, 1))
                 g_loss = g_loss + cfg.rep_weight * (r_real - r_fake).pow(2).sum()
-            if code_sd is not None:
-                # Style consistency: a line sampled with a real window's code should show that
-                # window's statistics. Likelihood alone teaches the generator to follow its code
-                # for register and key but hardly for figuration (repetition, interval classes),
-                # so its lines wander between textures where real passages keep one.
-                from .style import soft_descriptors
-                err = (soft_descriptors(fake) - soft_descriptors(x_real).detach()) / code_sd
-                g_loss = g_loss + cfg.code_weight * err.pow(2).mean()
         else:
             g_adv = _bce(Dp(fake), 1.0)
             g_loss = cfg.adv_weight * g_adv
     else:
         g_loss = nll
+    if code_sd is not None and train_d:
+        # Style consistency: a line sampled with a real window's code should show that
+        # window's statistics. Likelihood alone teaches the generator to follow its code
+        # for register and key but hardly for figuration (repetition, interval classes),
+        # so its lines wander between textures where real passages keep one. It applies
+        # whenever lines are sampled: with the discriminator's warm-up, before the adversarial phase.
+        from .style import soft_descriptors
+        err = (soft_descriptors(fake) - soft_descriptors(x_real)) / code_sd
+        g_loss = g_loss + cfg.code_weight * err.pow(2).mean()
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
