@@ -63,17 +63,18 @@ CONFIGS = {
                    lr_d=2e-4, adv_lr_g=2e-4, mle_weight=0.0, fm_weight=0.0, rep_weight=0.0,
                    label_smoothing=1.0, transpose=0),
     # What ships, in one run: maximum likelihood with recall hints, style codes and chord
-    # classes, the discriminator (shown interval classes) warming up in the last of those
-    # epochs, then adversarial fine-tuning.
+    # classes, the discriminator (shown interval classes) warming up in the last two of those
+    # epochs while the style-consistency term starts, then adversarial fine-tuning.
     "default": Config(recall=96, style=1, chords=1, d_intervals=1, epochs=17, pretrain_epochs=16,
-                      lr_final=0.05, d_warmup_epochs=1, adv_lr_g=5e-5),
+                      lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0),
     # The same in two runs, as the shipped model was trained (README, export/default.md):
     # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`.
     "pretrain": Config(name="pretrain", recall=96, style=1, chords=1, d_intervals=1, epochs=16,
                        pretrain_epochs=16, lr_final=0.05, d_warmup_epochs=0),
-    # The discriminator's warm-up epoch keeps the generator's rate where pretrain's cosine ended.
-    "finetune": Config(name="finetune", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
-                       pretrain_epochs=1, d_warmup_epochs=1, lr_g=5e-5, adv_lr_g=5e-5),
+    # Two epochs in which the discriminator warms up while the generator keeps its likelihood
+    # and learns to keep the style its code asks for (code_weight), then one adversarial epoch.
+    "finetune": Config(name="finetune", recall=96, style=1, chords=1, d_intervals=1, epochs=3,
+                       pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,

@@ -452,7 +452,7 @@ def _plot(log_path: Path, out: Path) -> None:
     for k, label in (("acc_real", "real sequences"), ("acc_fake", "generated sequences")):
         ax.plot(*_smooth(s, h[k]), label=label)
     ax.set(xlabel="step", ylabel="discriminator accuracy", ylim=(-0.02, 1.02), xlim=(0, s.max()),
-           title="Discriminator accuracy (moving average; it trains from the adversarial phase on)")
+           title="Discriminator accuracy (moving average; from its warm-up on)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=100)
