@@ -78,6 +78,11 @@ def test_style_consistency_term_trains(tmp_path, tiny_corpus):
     ck = load_checkpoint(ckpt)
     assert ck["config"]["code_weight"] == 1.0
     assert all(torch.isfinite(v).all() for v in ck["generator"].values() if v.is_floating_point())
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    sampled = [r for r in rows if r["acc_real"]]  # steps that sampled lines (warm-up and adversarial)
+    assert sampled and all(float(r["code"]) > 0 for r in sampled)
+    assert all(not r["code"] for r in rows if not r["acc_real"])
 
 
 @pytest.mark.parametrize("adversarial", [True, False])

@@ -30,7 +30,7 @@ CKPT_FORMAT = "midigan-checkpoint"
 CKPT_VERSION = 1
 CKPT_KEYS = ("format", "version", "config", "epoch", "step", "generator", "discriminator",
              "opt_g", "opt_d", "rng", "corpus", "command")
-LOG_FIELDS = ("step", "epoch", "phase", "g_loss", "g_adv", "nll", "d_loss", "acc_real", "acc_fake",
+LOG_FIELDS = ("step", "epoch", "phase", "g_loss", "g_adv", "nll", "code", "d_loss", "acc_real", "acc_fake",
               "val_nll", "seconds")
 
 
@@ -336,7 +336,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
                 fake = G.sample(z, T, cfg.tau, g)
 
     nan = float("nan")
-    d_loss, acc_real, acc_fake, g_adv = (torch.tensor(nan), nan, nan, torch.tensor(nan))
+    d_loss, acc_real, acc_fake, g_adv, code = (torch.tensor(nan), nan, nan, torch.tensor(nan), torch.tensor(nan))
     if train_d:
         # Discriminator: real sequences toward `label_smoothing`, generated toward 0.
         d_real, d_fake = Dp(x_real), Dp(fake.detach())
@@ -381,14 +381,14 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         # so its lines wander between textures where real passages keep one. It applies
         # whenever lines are sampled: with the discriminator's warm-up, before the adversarial phase.
         from .style import soft_descriptors
-        err = (soft_descriptors(fake) - soft_descriptors(x_real)) / code_sd
-        g_loss = g_loss + cfg.code_weight * err.pow(2).mean()
+        code = ((soft_descriptors(fake) - soft_descriptors(x_real)) / code_sd).pow(2).mean()
+        g_loss = g_loss + cfg.code_weight * code
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
     opt_g.step()
     return dict(g_loss=g_loss.item(), g_adv=g_adv.item(),
-                nll=nll.item() if cfg.model == "categorical" else "", d_loss=d_loss.item(),
+                nll=nll.item() if cfg.model == "categorical" else "", code=code.item(), d_loss=d_loss.item(),
                 acc_real=acc_real, acc_fake=acc_fake, val_nll="")
 
 
@@ -424,7 +424,7 @@ def read_log(path) -> dict[str, np.ndarray]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     out = {}
-    for k in ("step", "g_loss", "g_adv", "nll", "d_loss", "acc_real", "acc_fake", "val_nll"):
+    for k in ("step", "g_loss", "g_adv", "nll", "code", "d_loss", "acc_real", "acc_fake", "val_nll"):
         out[k] = np.array([float(r[k]) if r.get(k) else math.nan for r in rows])
     return out
 
@@ -460,7 +460,8 @@ def _plot(log_path: Path, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for k, label in (("d_loss", "discriminator"), ("g_adv", "generator (adversarial)"),
-                     ("nll", "generator NLL per note (train)")):
+                     ("nll", "generator NLL per note (train)"),
+                     ("code", "style-consistency gap (generator)")):
         if np.any(~np.isnan(h[k])):
             ax.plot(*_smooth(s, h[k]), label=label)
     m = ~np.isnan(h["val_nll"])
