@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .. import recall
 from ..encoding import N_PITCHES
 from .config import Config
-from .style import INTERVAL_EDGES  # the discriminator's interval classes are the style codes' nine
+from .style import INTERVAL_EDGES, interval_bands, pitch_class_fold  # the discriminator's interval classes are the style codes' nine
 
 # ---------------------------------------------------------------- the paper's design
 
@@ -189,19 +189,14 @@ class SeqDiscriminator(nn.Module):
             # band of the 88x88 key pairs whose distance falls in class c. Generated lines
             # differ from real ones most in which interval follows which (a run that turns
             # back, a chord that does not climb), and classes make those pairs plain.
-            edges = torch.tensor([-1e9, *INTERVAL_EDGES.tolist(), 1e9])
-            dist = torch.arange(N_PITCHES)[None, :] - torch.arange(N_PITCHES)[:, None]  # j - i
-            bands = torch.stack([((dist > edges[c]) & (dist < edges[c + 1])).float()
-                                 for c in range(len(edges) - 1)])
+            bands = interval_bands()
             # The bands side by side, [88, 9 * 88]: one matmul finds every class at once.
             self.register_buffer("bands_flat", bands.permute(1, 0, 2).reshape(N_PITCHES, -1), persistent=False)
             n_in += len(bands)
         self.lstm = nn.LSTM(n_in, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
         self.out = nn.Linear(4 * cfg.d_hidden, 1)
         self.register_buffer("pos", torch.linspace(-1, 1, N_PITCHES))
-        fold = torch.zeros(N_PITCHES, 12)
-        fold[torch.arange(N_PITCHES), (torch.arange(N_PITCHES) + 21) % 12] = 1
-        self.register_buffer("fold", fold)
+        self.register_buffer("fold", pitch_class_fold().clone())
 
     @staticmethod
     def _lag_match(x, lags: int):

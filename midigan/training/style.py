@@ -15,11 +15,13 @@ change: the code only shapes what the noise means.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..encoding import PITCH_LOW
+from ..encoding import N_PITCHES, PITCH_LOW
 
 from .config import STYLE_DIM
 QUANTILES = 1001
@@ -47,21 +49,34 @@ def descriptors(keys: np.ndarray) -> np.ndarray:
                             *rep, ivh, distinct, ent])
 
 
+@functools.lru_cache(maxsize=None)
+def interval_bands() -> torch.Tensor:
+    """[9, 88, 88]: bands[c, i, j] = 1 where key j minus key i falls in interval class c."""
+    dist = torch.arange(N_PITCHES)[None, :] - torch.arange(N_PITCHES)[:, None]
+    cls = torch.bucketize(dist.to(torch.float64), torch.from_numpy(INTERVAL_EDGES))
+    return F.one_hot(cls, len(INTERVAL_EDGES) + 1).permute(2, 0, 1).float()
+
+
+@functools.lru_cache(maxsize=None)
+def pitch_class_fold() -> torch.Tensor:
+    """[88, 12]: key index -> one-hot pitch class (C = 0)."""
+    fold = torch.zeros(N_PITCHES, 12)
+    fold[torch.arange(N_PITCHES), (torch.arange(N_PITCHES) + PITCH_LOW) % 12] = 1
+    return fold
+
+
 def soft_descriptors(x: torch.Tensor) -> torch.Tensor:
     """descriptors() of one-hot key sequences x [B, T, 88], differentiably: on exact one-hots the
     values are descriptors()'s; on straight-through samples the gradient reaches the generator."""
     B, T, n = x.shape
     k = torch.arange(n, dtype=x.dtype, device=x.device)
-    pc = torch.zeros(n, 12, dtype=x.dtype, device=x.device)
-    pc[torch.arange(n), (torch.arange(n) + PITCH_LOW) % 12] = 1
+    pc = pitch_class_fold().to(x)
     angle = 2 * np.pi * ((7 * torch.arange(12, device=x.device)) % 12) / 12
     pos = x @ k
     m1, m2 = pos.mean(1), (x @ k ** 2).mean(1)
     p = x @ pc  # [B, T, 12] pitch classes
     rep = [(x[:, L:] * x[:, :-L]).sum(-1).mean(1) if L < T else x.new_zeros(B) for L in (1, 2, 3, 4, 8)]
-    dist = torch.arange(n, device=x.device)[None, :] - torch.arange(n, device=x.device)[:, None]  # j - i
-    cls = torch.bucketize(dist.to(torch.float64), torch.from_numpy(INTERVAL_EDGES).to(x.device))
-    ivh = torch.einsum("bti,cij,btj->bc", x[:, :-1], F.one_hot(cls, 9).permute(2, 0, 1).to(x.dtype), x[:, 1:]) / (T - 1)
+    ivh = torch.einsum("bti,cij,btj->bc", x[:, :-1], interval_bands().to(x), x[:, 1:]) / (T - 1)
     distinct = (1 - torch.prod(1 - x, dim=1)).sum(-1) / T  # keys played at least once
     pch = p.mean(1)
     ent = -(pch * torch.log(pch.clamp_min(1e-12))).sum(-1) / np.log(12)
