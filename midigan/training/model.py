@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from .. import recall
 from ..encoding import N_PITCHES
 from .config import Config
-from .style import INTERVAL_EDGES, interval_bands, pitch_class_fold  # the discriminator's interval classes are the style codes' nine
+# The discriminator's interval classes are the style codes' nine.
+from .style import INTERVAL_EDGES, interval_bands, pitch_class_fold
 
 # ---------------------------------------------------------------- the paper's design
 
