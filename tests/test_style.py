@@ -111,3 +111,79 @@ def test_style_consistency_term_adds_the_statistics_gap(adversarial):
     without, with_term = one_step(0.0), one_step(1.0)
     assert with_term["d_loss"] == without["d_loss"] and with_term["nll"] == without["nll"]
     assert with_term["g_loss"] > without["g_loss"] + 1e-3
+
+
+def test_window_stats_of_a_repeated_note():
+    c4 = 60 - 21
+    x = torch.nn.functional.one_hot(torch.full((1, 16), c4), 88).float()
+    f = style.window_stats(x)[0].numpy()
+    assert f.shape == (141,)
+    assert f[:12] == pytest.approx(np.eye(12)[0])  # all C
+    assert f[12:39] == pytest.approx(np.eye(27)[13])  # every interval 0
+    assert f[39:120] == pytest.approx(np.eye(81)[4 * 9 + 4])  # repeat after repeat
+    assert f[120:128] == pytest.approx([1, 1, 1, 1, 1, 1, 1, 0])  # key repeats at lags 1..12; 16 >= length
+    assert f[128:136] == pytest.approx([1, 1, 1, 1, 1, 1, 1, 0])  # interval repeats likewise
+    assert f[136:] == pytest.approx([c4 / 88, 0, 0, 0, 0], abs=1e-3)  # register, spread, rising, leaps, turns
+
+
+def test_window_stats_match_the_two_sample_tests_features():
+    """On one-hot lines with steps within an octave and a sixth, the statistics are the two-sample
+    test's (metrics.c2st_features) for pitch classes, intervals, interval-class bigrams and repetition;
+    and their gradient reaches the one-hots."""
+    from midigan import metrics
+
+    rng = np.random.default_rng(1)
+    keys = np.clip(np.cumsum(rng.integers(-6, 7, (30, 100)), axis=1) + 40, 0, 87)
+    keys[:8, 1::2] = keys[:8, ::2]
+    x = torch.nn.functional.one_hot(torch.from_numpy(keys), 88).double().requires_grad_()
+    f = style.window_stats(x)
+    want = metrics.c2st_features(keys + 21)[:, :136]
+    assert np.allclose(f[:, :136].detach().numpy(), want, atol=1e-9)
+    turns = np.abs(np.diff(np.sign(np.diff(keys, axis=1)), axis=1))
+    assert f[:, 140].detach().numpy() == pytest.approx(((turns == 2).sum(1)) / 98)  # up-then-down or down-then-up
+    f[:, 120].sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_mmd_is_small_for_one_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 10, generator=g), torch.randn(64, 10, generator=g)
+    same, shifted = style.mmd(a, b).item(), style.mmd(a, b + 1.0).item()
+    assert abs(same) < 0.1 < shifted
+
+
+def test_mmd_term_is_refused_for_the_scalar_model_and_logged(tmp_path, tiny_corpus):
+    from midigan.training.config import CONFIGS, make_config
+    from midigan.training.train import run_training
+
+    with pytest.raises(ValueError, match="mmd_weight"):
+        make_config({"mmd_weight": 1.0}, CONFIGS["seed"])
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('base = "tiny"\nmmd_weight = 5.0\n')
+    run_training(tiny_corpus, tmp_path / "run", config=str(cfg), progress=False)
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    sampled = [r for r in rows if r["acc_real"]]
+    assert sampled and all(r["mmd"] for r in sampled)
+    assert all(not r["mmd"] for r in rows if not r["acc_real"])
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_mmd_term_adds_to_the_generator_loss_only(adversarial):
+    import dataclasses
+    from midigan.training.config import CONFIGS
+    from midigan.training.model import build
+    from midigan.training.train import _step
+
+    def one_step(weight):
+        cfg = dataclasses.replace(CONFIGS["tiny"], mmd_weight=weight)
+        torch.manual_seed(0)
+        G, D = build(cfg)
+        opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
+        real = torch.randint(0, 88, (6, cfg.seq_len), generator=torch.Generator().manual_seed(4))
+        return _step(cfg, G, D, opt_g, opt_d, real, adversarial, True, torch.Generator().manual_seed(3),
+                     torch.device("cpu"), stat_norm=(torch.zeros(141), torch.ones(141)))
+
+    without, with_term = one_step(0.0), one_step(10.0)
+    assert with_term["d_loss"] == without["d_loss"] and with_term["nll"] == without["nll"]
+    assert with_term["mmd"] > 0 and with_term["g_loss"] == pytest.approx(without["g_loss"] + 10 * with_term["mmd"], rel=1e-5)
