@@ -65,9 +65,9 @@ CONFIGS = {
                    label_smoothing=1.0, transpose=0),
     # What ships, in one run: maximum likelihood with recall hints, style codes and chord
     # classes, the discriminator (shown interval classes) warming up in the last two of those
-    # epochs while the style-consistency term starts, then adversarial fine-tuning.
+    # epochs while the style-consistency and MMD terms start, then adversarial fine-tuning.
     "default": Config(recall=96, style=1, chords=1, d_intervals=1, epochs=17, pretrain_epochs=16,
-                      lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0),
+                      lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0, mmd_weight=40.0),
     # The same in two runs, as the shipped model was trained (README, export/default.md):
     # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`.
     "pretrain": Config(name="pretrain", recall=96, style=1, chords=1, d_intervals=1, epochs=16,
@@ -76,6 +76,12 @@ CONFIGS = {
     # and learns to keep the style its code asks for (code_weight), then one adversarial epoch.
     "finetune": Config(name="finetune", recall=96, style=1, chords=1, d_intervals=1, epochs=3,
                        pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0),
+    # Then two epochs more of likelihood and style consistency, with the sampled lines' window
+    # statistics matched to real windows' as a distribution (mmd_weight); the discriminator warms up
+    # alongside but does not drive the generator: `--config polish --init <finetune run>/checkpoint.pt`.
+    "polish": Config(name="polish", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
+                     pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
+                     mmd_weight=40.0, seed=4242),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
@@ -124,7 +130,7 @@ def make_config(data: dict, base: Config | None = None) -> Config:
 
 
 def load_config(name_or_path: str) -> Config:
-    """A named config (seed, default, pretrain, finetune, tiny) or a TOML file of overrides on `default`."""
+    """A named config (seed, default, pretrain, finetune, polish, tiny) or a TOML file of overrides on `default`."""
     if name_or_path in CONFIGS:
         return CONFIGS[name_or_path]
     path = Path(name_or_path)
