@@ -187,3 +187,8 @@ def test_mmd_term_adds_to_the_generator_loss_only(adversarial):
     without, with_term = one_step(0.0), one_step(10.0)
     assert with_term["d_loss"] == without["d_loss"] and with_term["nll"] == without["nll"]
     assert with_term["mmd"] > 0 and with_term["g_loss"] == pytest.approx(without["g_loss"] + 10 * with_term["mmd"], rel=1e-5)
+
+
+def test_mmd_of_identical_rows_is_zero_not_nan():
+    a = torch.zeros(4, 3)
+    assert style.mmd(a, a.clone()).item() == pytest.approx(0.0)

@@ -127,7 +127,8 @@ def mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     widths around the median distance: zero when the two samples come from one distribution."""
     x = torch.cat([a, b])
     d2 = torch.cdist(x, x).pow(2)
-    med = d2.detach()[d2.detach() > 0].median()
+    apart = d2.detach()[d2.detach() > 0]
+    med = apart.median() if len(apart) else d2.new_tensor(1.0)  # every row alike: any width will do
     k = sum(torch.exp(-d2 / (s * med)) for s in (0.25, 1.0, 4.0))
     n = len(a)
     return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
