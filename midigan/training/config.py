@@ -68,8 +68,9 @@ CONFIGS = {
     # epochs while the style-consistency and MMD terms start, then adversarial fine-tuning.
     "default": Config(recall=96, style=1, chords=1, d_intervals=1, epochs=17, pretrain_epochs=16,
                       lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0, mmd_weight=40.0),
-    # The same in three runs, as the shipped model was trained (README, export/default.md):
-    # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`, then `polish`.
+    # The same in separate runs, as the shipped model was trained (README, export/default.md):
+    # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`, then `polish`
+    # twice (the second with --seed 4343).
     "pretrain": Config(name="pretrain", recall=96, style=1, chords=1, d_intervals=1, epochs=16,
                        pretrain_epochs=16, lr_final=0.05, d_warmup_epochs=0),
     # Two epochs in which the discriminator warms up while the generator keeps its likelihood
