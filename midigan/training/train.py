@@ -340,7 +340,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         if train_d:
             # One sample serves both updates: the discriminator sees it detached, the
             # generator gets the gradient through it (sampling 100 steps is the costly part).
-            # (The style-consistency term needs the gradient before the adversarial phase too.)
+            # (The style-consistency and MMD terms need the gradient before the adversarial phase too.)
             with torch.set_grad_enabled(adversarial or code_sd is not None or stat_norm is not None):
                 fake = G.sample(z, T, cfg.tau, g)
 
