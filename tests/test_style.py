@@ -182,7 +182,7 @@ def test_mmd_term_adds_to_the_generator_loss_only(adversarial):
         opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
         real = torch.randint(0, 88, (6, cfg.seq_len), generator=torch.Generator().manual_seed(4))
         return _step(cfg, G, D, opt_g, opt_d, real, adversarial, True, torch.Generator().manual_seed(3),
-                     torch.device("cpu"), stat_norm=(torch.zeros(141), torch.ones(141)))
+                     torch.device("cpu"), matcher=_unit_matcher(141))
 
     without, with_term = one_step(0.0), one_step(10.0)
     assert with_term["d_loss"] == without["d_loss"] and with_term["nll"] == without["nll"]
@@ -192,3 +192,73 @@ def test_mmd_term_adds_to_the_generator_loss_only(adversarial):
 def test_mmd_of_identical_rows_is_zero_not_nan():
     a = torch.zeros(4, 3)
     assert style.mmd(a, a.clone()).item() == pytest.approx(0.0)
+
+
+def test_chord_stats_count_notes_in_chords_of_each_size():
+    # Chords of 3 keys (notes 0-2) and 5 keys (notes 3-7): flags mark notes that start with the one before.
+    flags = torch.tensor([[0., 1, 1, 0, 1, 1, 1, 1]])
+    got = style.chord_stats(flags)[0].tolist()
+    assert got == pytest.approx([6 / 8, 4 / 7, 2 / 6, 1 / 5])
+    assert style.chord_stats(torch.zeros(2, 8)).abs().sum().item() == 0
+
+
+def test_marginal_mmd_sees_a_change_of_spread_alone():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 20, generator=g), torch.randn(64, 20, generator=g)
+    same, wider = style.marginal_mmd(a, b).item(), style.marginal_mmd(a, 2 * b).item()
+    assert abs(same) < 0.01 < wider
+    x = a.clone().requires_grad_()
+    style.marginal_mmd(x, 2 * b).backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_marginal_term_adds_chord_sizes_and_its_weight():
+    import dataclasses
+    from midigan.training.config import CONFIGS, make_config
+    from midigan.training.model import build
+    from midigan.training.train import _step
+
+    with pytest.raises(ValueError, match="marginal_weight"):
+        make_config({"marginal_weight": 1.0}, CONFIGS["seed"])
+
+    def one_step(weight):
+        cfg = dataclasses.replace(CONFIGS["tiny"], chords=1, marginal_weight=weight)
+        torch.manual_seed(0)
+        G, D = build(cfg)
+        opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
+        # Rising scales in two-note chords: nothing like an untrained model's lines.
+        t = torch.arange(cfg.seq_len)
+        real = (40 + t % 12 + 88 * (t % 2)).repeat(6, 1)
+        n = style.STATS + style.CHORD_RUNS
+        return _step(cfg, G, D, opt_g, opt_d, real, False, True, torch.Generator().manual_seed(3),
+                     torch.device("cpu"), matcher=_unit_matcher(n))
+
+    without, with_term = one_step(0.0), one_step(10.0)
+    assert with_term["nll"] == without["nll"] and with_term["d_loss"] == without["d_loss"]
+    assert with_term["marginal"] > 0
+    assert with_term["g_loss"] == pytest.approx(without["g_loss"] + 10 * with_term["marginal"], rel=1e-5)
+
+
+def _unit_matcher(n, bank=0):
+    """A Matcher whose units are the identity: mean 0 and spread 1 (to within its 1e-3)."""
+    z = torch.cat([torch.ones(1, n), -torch.ones(1, n)]) / np.sqrt(2)
+    return style.Matcher(z - z.mean(0), bank)
+
+
+def test_matcher_bank_keeps_recent_lines_and_points_toward_real_windows():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 6, generator=g)
+    m = style.Matcher(real, bank=100)
+    # Sampled lines so far sit 3 spreads above the real windows.
+    for _ in range(3):
+        m.terms(torch.randn(64, 6, generator=g) + 3, torch.randn(64, 6, generator=g), g)
+    assert m.fake.shape == (100, 6) and m.fake.mean() > 2
+    x = torch.full((8, 6), 1.5, requires_grad=True)
+    joint, marginal = m.terms(x, torch.randn(8, 6, generator=g), g)
+    (joint + marginal).backward()
+    assert (x.grad > 0).all()  # descending the loss moves the lines down, toward the real windows
+    near, far = (m.terms(torch.full((8, 6), v), real[:8], g) for v in (0.0, 3.0))
+    assert near[0] < 0 < far[0] and near[1] < 0 < far[1]
+    with pytest.raises(ValueError, match="mmd_bank"):
+        from midigan.training.config import make_config
+        make_config({"mmd_bank": -1})

@@ -48,6 +48,8 @@ class Config:
     rep_weight: float = 50.0  # match the rates of repetition at lags 1-8 (key and pitch class)
     code_weight: float = 0.0  # style consistency: a line sampled with a real window's code must show its statistics
     mmd_weight: float = 0.0  # distribution matching: MMD between sampled and real windows' statistics (style.window_stats)
+    marginal_weight: float = 0.0  # the same per statistic (style.marginal_mmd), chord sizes included
+    mmd_bank: int = 0  # 0: MMD terms against the batch's real windows; N: against N real and N recent sampled lines
     label_smoothing: float = 0.9  # target for real sequences (one-sided smoothing)
     tau: float = 1.0  # Gumbel-softmax temperature for generated samples
     transpose: int = 5  # augmentation: random transposition up to +- this many semitones
@@ -123,6 +125,10 @@ def make_config(data: dict, base: Config | None = None) -> Config:
         raise ValueError(f"config: code_weight = {cfg.code_weight} should be 0, or positive for a model with style = 1")
     if cfg.mmd_weight < 0 or (cfg.mmd_weight and cfg.model != "categorical"):
         raise ValueError(f"config: mmd_weight = {cfg.mmd_weight} should be 0, or positive for a categorical model")
+    if cfg.marginal_weight < 0 or (cfg.marginal_weight and cfg.model != "categorical"):
+        raise ValueError(f"config: marginal_weight = {cfg.marginal_weight} should be 0, or positive for a categorical model")
+    if cfg.mmd_bank < 0:
+        raise ValueError(f"config: mmd_bank = {cfg.mmd_bank} should be 0 or more")
     if not 0.0 <= cfg.lr_final <= 1.0:
         raise ValueError(f"config: lr_final = {cfg.lr_final} should be between 0 and 1")
     if cfg.pretrain_epochs < 0 or cfg.pretrain_epochs > cfg.epochs:

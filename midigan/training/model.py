@@ -140,17 +140,18 @@ class StepGenerator(nn.Module):
         y, (h, c) = self.lstm(self._inputs(self.embed(prev).unsqueeze(1), z, hint), (h, c))
         return self.out(y[:, 0]), h, c
 
-    def sample(self, z, steps: int, tau: float, generator: torch.Generator):
+    def sample(self, z, steps: int, tau: float, generator: torch.Generator, flags: bool = False):
         """Straight-through Gumbel-softmax samples: one-hot forward, soft gradient back.
 
         Returns [B, T, 88] one-hot key tensors (chord flags summed out: the discriminator
-        judges keys) that carry gradients to the generator.
+        judges keys) that carry gradients to the generator; with `flags`, also the [B, T]
+        chord flags (1 where the note starts with the one before), likewise differentiable.
         """
         B = z.shape[0]
         h = z.new_zeros(self.layers, B, self.hidden)
         c = torch.zeros_like(h)
         e = self.embed(torch.full((B,), self.bos, dtype=torch.long, device=z.device))
-        outs, keys = [], np.zeros((B, 0), dtype=np.int64)
+        outs, flag, keys = [], [], np.zeros((B, 0), dtype=np.int64)
         for _ in range(steps):
             hint = None
             if self.recall:  # from the hard samples so far, as the runtime will
@@ -164,10 +165,11 @@ class StepGenerator(nn.Module):
             hard = F.one_hot(idx, self.n_out).to(soft.dtype)
             y_st = hard + soft - soft.detach()
             outs.append(y_st[:, :N_PITCHES] + y_st[:, N_PITCHES:] if self.n_out > N_PITCHES else y_st)
+            flag.append(y_st[:, N_PITCHES:].sum(-1))  # zeros for a model without chord classes
             if self.recall:
                 keys = np.concatenate([keys, (idx % N_PITCHES).cpu().numpy()[:, None]], axis=1)
             e = y_st @ self.class_table()[:self.n_out]  # the sampled class's embedding, differentiably
-        return torch.stack(outs, dim=1)
+        return (torch.stack(outs, dim=1), torch.stack(flag, dim=1)) if flags else torch.stack(outs, dim=1)
 
 
 LAGS = 8  # repetition lags shown to the discriminator

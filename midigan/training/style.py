@@ -122,6 +122,9 @@ def window_stats(x: torch.Tensor) -> torch.Tensor:
                                    turns], dim=1)], dim=1)
 
 
+STATS = 141  # window_stats' columns
+
+
 def mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Maximum mean discrepancy between two sets of (standardised) rows, Gaussian kernels at three
     widths around the median distance: zero when the two samples come from one distribution."""
@@ -132,6 +135,77 @@ def mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     k = sum(torch.exp(-d2 / (s * med)) for s in (0.25, 1.0, 4.0))
     n = len(a)
     return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+
+
+CHORD_RUNS = 4  # chord_stats: runs of 1..4 flags, i.e. notes in chords of 2+ .. 5+ keys
+
+
+def chord_stats(flags: torch.Tensor) -> torch.Tensor:
+    """[B, T] chord flags (1: the note starts with the one before; straight-through samples
+    allowed) -> [B, 4]: the share of steps that end a run of at least 1, 2, 3, 4 flags, i.e.
+    that sit in a chord of at least 2, 3, 4, 5 keys. Chord sizes are what the flags encode,
+    and the key statistics above cannot see them."""
+    out, run = [], flags
+    for k in range(CHORD_RUNS):
+        if k:
+            run = run[:, 1:] * flags[:, :-k]
+        out.append(run.mean(1) if run.shape[1] else flags.new_zeros(len(flags)))
+    return torch.stack(out, dim=1)
+
+
+def marginal_mmd(a: torch.Tensor, b: torch.Tensor, widths=(0.5, 1.0, 2.0)) -> torch.Tensor:
+    """Unbiased MMD of each column of two sets of standardised rows (Gaussian kernels at the
+    given widths, in standard deviations), averaged over the columns. A joint MMD in a hundred
+    dimensions sees mostly the mean; this one sees each statistic's whole distribution (its
+    spread, its tails), which is where a line that is right on average still differs."""
+    def within(x):
+        n = len(x)
+        k = sum(torch.exp(-(x[:, None] - x[None]).pow(2) / (2 * w * w)) for w in widths)  # [n, n, D]
+        return (k.sum((0, 1)) - len(widths) * n) / (n * (n - 1))  # the diagonal is exp(0) per width
+    k_ab = sum(torch.exp(-(a[:, None] - b[None]).pow(2) / (2 * w * w)) for w in widths).mean((0, 1))
+    return (within(a) + within(b) - 2 * k_ab).mean()
+
+
+def _joint_kernel(x, y, med):
+    d2 = torch.cdist(x, y).pow(2)
+    return sum(torch.exp(-d2 / (s * med)) for s in (0.25, 1.0, 4.0))
+
+
+def _marginal_kernel(x, y, widths=(0.5, 1.0, 2.0)):
+    d2 = (x[:, None] - y[None]).pow(2)  # [n, m, D]
+    return sum(torch.exp(-d2 / (2 * w * w)) for w in widths).mean(-1)
+
+
+class Matcher:
+    """The MMD terms' state: the statistics' units (mean, spread over training windows) and, with
+    a bank, the standardised statistics of those windows and of the last `bank` sampled lines.
+
+    Without a bank (bank = 0) a batch of sampled lines is compared with the batch of real windows
+    it trained with: at 64 lines a side that estimate soon sits at its noise floor. With one, the
+    loss is the witness function at the sampled lines (mean kernel to recent samples minus mean
+    kernel to real windows), with `bank` lines on each side: the gradient then points where real
+    windows are denser than generated ones, a direction 64 lines cannot resolve."""
+
+    def __init__(self, stats: torch.Tensor, bank: int = 0):
+        self.mu, self.sd = stats.mean(0), stats.std(0) + 1e-3
+        self.real = (stats - self.mu) / self.sd
+        self.bank = bank
+        self.fake = stats.new_zeros(0, stats.shape[1])
+
+    def terms(self, s_fake, s_real, g: torch.Generator | None = None):
+        """(joint, marginal) discrepancy terms for a batch of sampled lines' statistics s_fake
+        (with their gradient) and the real batch's s_real; joint over the window_stats columns only."""
+        x, y = (s_fake - self.mu) / self.sd, (s_real - self.mu) / self.sd
+        if not self.bank:
+            return mmd(x[:, :STATS], y[:, :STATS]), marginal_mmd(x, y)
+        r = self.real[torch.randperm(len(self.real), generator=g)[:self.bank].to(self.real.device)]
+        f = torch.cat([self.fake, x.detach()])[-self.bank:]
+        self.fake = f
+        med = torch.cdist(x.detach()[:, :STATS], r[:, :STATS]).pow(2).median()
+        joint = (_joint_kernel(x[:, :STATS], f[:, :STATS], med).mean()
+                 - _joint_kernel(x[:, :STATS], r[:, :STATS], med).mean())
+        marginal = _marginal_kernel(x, f).mean() - _marginal_kernel(x, r).mean()
+        return joint, marginal
 
 
 def fit(keys: np.ndarray) -> dict[str, torch.Tensor]:

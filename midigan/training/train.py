@@ -31,7 +31,7 @@ CKPT_VERSION = 1
 CKPT_KEYS = ("format", "version", "config", "epoch", "step", "generator", "discriminator",
              "opt_g", "opt_d", "rng", "corpus", "command")
 LOG_FIELDS = ("step", "epoch", "phase", "g_loss", "g_adv", "nll", "code", "d_loss", "acc_real", "acc_fake",
-              "val_nll", "seconds", "mmd")
+              "val_nll", "seconds", "mmd", "marginal")
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -209,14 +209,14 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
         d = style.descriptors(train_w.sample(20_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed + 1))
                               .numpy() % N_PITCHES)
         code_sd = torch.tensor(d.std(0) + 1e-3, dtype=torch.float32, device=dev)
-    stat_norm = None
-    if cfg.mmd_weight:
-        # The window statistics' mean and spread over training windows: the MMD's units.
+    matcher = None
+    if cfg.mmd_weight or cfg.marginal_weight:
+        # Training windows' statistics: the MMD terms' units, and their real bank (style.Matcher).
         from . import style
-        keys = train_w.sample(8_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed + 2)) % N_PITCHES
+        cls = train_w.sample(8_000, cfg.transpose, torch.Generator().manual_seed(cfg.seed + 2))
         with torch.no_grad():
-            f = torch.cat([style.window_stats(F.one_hot(k, N_PITCHES).float()) for k in keys.split(500)])
-        stat_norm = (f.mean(0).to(dev), (f.std(0) + 1e-3).to(dev))
+            f = torch.cat([_window_stats(c, cfg) for c in cls.split(500)])
+        matcher = style.Matcher(f.to(dev), cfg.mmd_bank)
     # Under torchrun, forward calls go through DistributedDataParallel, which averages the
     # gradients across ranks during backward. Sampling (G.sample) and the discriminator's
     # read-outs used for the generator's loss bypass the wrappers on purpose: their gradients
@@ -253,7 +253,7 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
                     for pg in opt_g.param_groups:
                         pg["lr"] = _lr_g(cfg, step, adversarial)
                 real = train_w.sample(cfg.batch_size, cfg.transpose, g).to(dev)
-                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp, code_sd, stat_norm)
+                row = _step(cfg, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp, Dp, code_sd, matcher)
                 step += 1
                 row.update(step=step, epoch=epoch + 1, phase="adv" if adversarial else "mle",
                            seconds=round(time.monotonic() - t0, 2))
@@ -321,11 +321,23 @@ def _bce(logits, target: float):
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def _window_stats(x, cfg: Config) -> torch.Tensor:
+    """Statistics the MMD terms compare: style.window_stats of the keys, then (for a chord model)
+    style.chord_stats of the flags. x: [B, T] classes, or a sampled (one-hot keys, flags) pair."""
+    from . import style
+    if isinstance(x, tuple):
+        keys, flags = x
+    else:
+        keys, flags = F.one_hot(x % N_PITCHES, N_PITCHES).float(), (x >= N_PITCHES).float()
+    stats = style.window_stats(keys)
+    return torch.cat([stats, style.chord_stats(flags)], dim=1) if cfg.chords else stats
+
+
 def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, Gp=None, Dp=None,
-          code_sd=None, stat_norm=None) -> dict:
+          code_sd=None, matcher=None) -> dict:
     """One discriminator and one generator update. Gp/Dp: the DDP-wrapped modules, if any;
-    code_sd: the style statistics' spread, when the style-consistency term is on; stat_norm:
-    the window statistics' (mean, spread), when the MMD term is on."""
+    code_sd: the style statistics' spread, when the style-consistency term is on; matcher:
+    the MMD terms' style.Matcher (the window statistics' units, and its banks), when they are on."""
     Gp, Dp = Gp or G, Dp or D
     B, T = real.shape
     if cfg.model == "scalar":
@@ -341,12 +353,12 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
             # One sample serves both updates: the discriminator sees it detached, the
             # generator gets the gradient through it (sampling 100 steps is the costly part).
             # (The style-consistency and MMD terms need the gradient before the adversarial phase too.)
-            with torch.set_grad_enabled(adversarial or code_sd is not None or stat_norm is not None):
-                fake = G.sample(z, T, cfg.tau, g)
+            with torch.set_grad_enabled(adversarial or code_sd is not None or matcher is not None):
+                fake, flags = G.sample(z, T, cfg.tau, g, flags=True)
 
     nan = float("nan")
     d_loss, acc_real, acc_fake, g_adv = torch.tensor(nan), nan, nan, torch.tensor(nan)
-    code = mmd = torch.tensor(nan)
+    code = mmd = marginal = torch.tensor(nan)
     if train_d:
         # Discriminator: real sequences toward `label_smoothing`, generated toward 0.
         d_real, d_fake = Dp(x_real), Dp(fake.detach())
@@ -393,21 +405,27 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         from .style import soft_descriptors
         code = ((soft_descriptors(fake) - soft_descriptors(x_real)) / code_sd).pow(2).mean()
         g_loss = g_loss + cfg.code_weight * code
-    if stat_norm is not None and train_d:
+    if matcher is not None and train_d:
         # Distribution matching: the batch of sampled lines and the batch of real windows should
         # look alike in their window statistics as a whole (MMD), not only on average. Per-line
         # consistency and likelihood leave the sampled lines more diffuse than real ones; this
-        # pulls them together, so sampling needs less cooling and copies less.
-        from .style import mmd as _mmd, window_stats
-        mu, sd = stat_norm
-        mmd = _mmd((window_stats(fake) - mu) / sd, (window_stats(x_real) - mu) / sd)
-        g_loss = g_loss + cfg.mmd_weight * mmd
+        # pulls them together, so sampling needs less cooling and copies less. The joint MMD
+        # soon sits at its noise floor for a batch of 64; the marginal one goes on to match each
+        # statistic's spread, and the chord sizes.
+        joint, marg = matcher.terms(*(_window_stats(x, cfg) for x in ((fake, flags), real)), g)
+        if cfg.mmd_weight:
+            mmd = joint
+            g_loss = g_loss + cfg.mmd_weight * mmd
+        if cfg.marginal_weight:
+            marginal = marg
+            g_loss = g_loss + cfg.marginal_weight * marginal
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
     opt_g.step()
     return dict(g_loss=g_loss.item(), g_adv=g_adv.item(),
-                nll=nll.item() if cfg.model == "categorical" else "", code=code.item(), mmd=mmd.item(), d_loss=d_loss.item(),
+                nll=nll.item() if cfg.model == "categorical" else "", code=code.item(), mmd=mmd.item(),
+                marginal=marginal.item(), d_loss=d_loss.item(),
                 acc_real=acc_real, acc_fake=acc_fake, val_nll="")
 
 
@@ -443,7 +461,7 @@ def read_log(path) -> dict[str, np.ndarray]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     out = {}
-    for k in ("step", "g_loss", "g_adv", "nll", "code", "mmd", "d_loss", "acc_real", "acc_fake", "val_nll"):
+    for k in ("step", "g_loss", "g_adv", "nll", "code", "mmd", "marginal", "d_loss", "acc_real", "acc_fake", "val_nll"):
         out[k] = np.array([float(r[k]) if r.get(k) else math.nan for r in rows])
     return out
 
@@ -481,7 +499,8 @@ def _plot(log_path: Path, out: Path) -> None:
     for k, label, scale in (("d_loss", "discriminator", 1), ("g_adv", "generator (adversarial)", 1),
                             ("nll", "generator NLL per note (train)", 1),
                             ("code", "style-consistency gap (generator)", 1),
-                            ("mmd", "window-statistics MMD x 10 (generator)", 10)):
+                            ("mmd", "window-statistics MMD x 10 (generator)", 10),
+                            ("marginal", "marginal MMD x 100 (generator)", 100)):
         if np.any(~np.isnan(h[k])):
             ax.plot(*_smooth(s, scale * h[k]), label=label)
     m = ~np.isnan(h["val_nll"])
