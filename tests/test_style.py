@@ -166,6 +166,14 @@ def test_mmd_term_is_refused_for_the_scalar_model_and_logged(tmp_path, tiny_corp
     sampled = [r for r in rows if r["acc_real"]]
     assert sampled and all(r["mmd"] for r in sampled)
     assert all(not r["mmd"] for r in rows if not r["acc_real"])
+    assert not any(r["marginal"] for r in rows)
+    # The marginal term against banks, on a chord model: logged on the same steps.
+    cfg.write_text('base = "tiny"\nchords = 1\nmmd_weight = 5.0\nmarginal_weight = 5.0\nmmd_bank = 16\n')
+    run_training(tiny_corpus, tmp_path / "run2", config=str(cfg), progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run2" / "log.csv")))
+    sampled = [r for r in rows if r["acc_real"]]
+    assert sampled and all(r["mmd"] and r["marginal"] for r in sampled)
+    assert all(not r["marginal"] for r in rows if not r["acc_real"])
 
 
 @pytest.mark.parametrize("adversarial", [True, False])

@@ -406,12 +406,12 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
         code = ((soft_descriptors(fake) - soft_descriptors(x_real)) / code_sd).pow(2).mean()
         g_loss = g_loss + cfg.code_weight * code
     if matcher is not None and train_d:
-        # Distribution matching: the batch of sampled lines and the batch of real windows should
-        # look alike in their window statistics as a whole (MMD), not only on average. Per-line
-        # consistency and likelihood leave the sampled lines more diffuse than real ones; this
-        # pulls them together, so sampling needs less cooling and copies less. The joint MMD
-        # soon sits at its noise floor for a batch of 64; the marginal one goes on to match each
-        # statistic's spread, and the chord sizes.
+        # Distribution matching: sampled lines and real windows should look alike in their window
+        # statistics as a whole (MMD), not only on average. Per-line consistency and likelihood
+        # leave the sampled lines more diffuse than real ones; this pulls them together, so
+        # sampling needs less cooling and copies less. The marginal term matches each statistic's
+        # whole distribution (its spread too), chord sizes included; with a bank (style.Matcher)
+        # both compare against a thousand lines a side, where a batch of 64 soon sits at its noise floor.
         joint, marg = matcher.terms(*(_window_stats(x, cfg) for x in ((fake, flags), real)), g)
         if cfg.mmd_weight:
             mmd = joint
