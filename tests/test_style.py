@@ -270,3 +270,21 @@ def test_matcher_bank_keeps_recent_lines_and_points_toward_real_windows():
     with pytest.raises(ValueError, match="mmd_bank"):
         from midigan.training.config import make_config
         make_config({"mmd_bank": -1})
+
+
+def test_sample_temperature_divides_the_logits_as_the_runtime_does():
+    from midigan.training.config import CONFIGS, make_config
+    from midigan.training.model import build
+
+    with pytest.raises(ValueError, match="sample_temperature"):
+        make_config({"sample_temperature": 0.0})
+    torch.manual_seed(0)
+    G, _ = build(CONFIGS["tiny"])
+    z = torch.randn(4, CONFIGS["tiny"].noise_dim)
+    with torch.no_grad():
+        cooled = G.sample(z, 12, 1.0, torch.Generator().manual_seed(1), temperature=0.5)
+        G.out.weight.mul_(2), G.out.bias.mul_(2)  # the same logits, doubled
+        doubled = G.sample(z, 12, 1.0, torch.Generator().manual_seed(1))
+        plain = G.sample(z, 12, 1.0, torch.Generator().manual_seed(1), temperature=2.0)
+    assert torch.allclose(cooled, doubled, atol=1e-5)
+    assert not torch.allclose(cooled, plain)

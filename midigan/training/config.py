@@ -52,6 +52,7 @@ class Config:
     mmd_bank: int = 0  # 0: MMD terms against the batch's real windows; N: against N real and N recent sampled lines
     label_smoothing: float = 0.9  # target for real sequences (one-sided smoothing)
     tau: float = 1.0  # Gumbel-softmax temperature for generated samples
+    sample_temperature: float = 1.0  # sampling temperature of the lines the training terms judge (the presets')
     transpose: int = 5  # augmentation: random transposition up to +- this many semitones
     grad_clip: float = 1.0
     val_windows: int = 512
@@ -127,6 +128,8 @@ def make_config(data: dict, base: Config | None = None) -> Config:
         raise ValueError(f"config: mmd_weight = {cfg.mmd_weight} should be 0, or positive for a categorical model")
     if cfg.marginal_weight < 0 or (cfg.marginal_weight and cfg.model != "categorical"):
         raise ValueError(f"config: marginal_weight = {cfg.marginal_weight} should be 0, or positive for a categorical model")
+    if not 0.1 <= cfg.sample_temperature <= 2.0:
+        raise ValueError(f"config: sample_temperature = {cfg.sample_temperature} should be between 0.1 and 2")
     if cfg.mmd_bank < 0:
         raise ValueError(f"config: mmd_bank = {cfg.mmd_bank} should be 0 or more")
     if not 0.0 <= cfg.lr_final <= 1.0:

@@ -140,12 +140,14 @@ class StepGenerator(nn.Module):
         y, (h, c) = self.lstm(self._inputs(self.embed(prev).unsqueeze(1), z, hint), (h, c))
         return self.out(y[:, 0]), h, c
 
-    def sample(self, z, steps: int, tau: float, generator: torch.Generator, flags: bool = False):
+    def sample(self, z, steps: int, tau: float, generator: torch.Generator, flags: bool = False,
+               temperature: float = 1.0):
         """Straight-through Gumbel-softmax samples: one-hot forward, soft gradient back.
 
         Returns [B, T, 88] one-hot key tensors (chord flags summed out: the discriminator
         judges keys) that carry gradients to the generator; with `flags`, also the [B, T]
         chord flags (1 where the note starts with the one before), likewise differentiable.
+        `temperature` divides the logits first, as the runtime's sampling temperature does.
         """
         B = z.shape[0]
         h = z.new_zeros(self.layers, B, self.hidden)
@@ -157,7 +159,7 @@ class StepGenerator(nn.Module):
             if self.recall:  # from the hard samples so far, as the runtime will
                 hint = torch.from_numpy(recall.next_hints(keys, self.recall)).to(z.device).unsqueeze(1)
             y, (h, c) = self.lstm(self._inputs(e.unsqueeze(1), z, hint), (h, c))
-            logits = self.out(y[:, 0])
+            logits = self.out(y[:, 0]) / temperature
             u = torch.rand(logits.shape, generator=generator, device=logits.device)
             g = -torch.log(-torch.log(u + 1e-10) + 1e-10)
             soft = F.softmax((logits + g) / tau, dim=-1)

@@ -354,7 +354,7 @@ def _step(cfg: Config, G, D, opt_g, opt_d, real, adversarial, train_d, g, dev, G
             # generator gets the gradient through it (sampling 100 steps is the costly part).
             # (The style-consistency and MMD terms need the gradient before the adversarial phase too.)
             with torch.set_grad_enabled(adversarial or code_sd is not None or matcher is not None):
-                fake, flags = G.sample(z, T, cfg.tau, g, flags=True)
+                fake, flags = G.sample(z, T, cfg.tau, g, flags=True, temperature=cfg.sample_temperature)
 
     nan = float("nan")
     d_loss, acc_real, acc_fake, g_adv = torch.tensor(nan), nan, nan, torch.tensor(nan)
