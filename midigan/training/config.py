@@ -70,10 +70,11 @@ CONFIGS = {
     # classes, the discriminator (shown interval classes) warming up in the last two of those
     # epochs while the style-consistency and MMD terms start, then adversarial fine-tuning.
     "default": Config(recall=96, style=1, chords=1, d_intervals=1, epochs=17, pretrain_epochs=16,
-                      lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0, mmd_weight=40.0),
+                      lr_final=0.05, d_warmup_epochs=2, adv_lr_g=1e-4, code_weight=1.0, mmd_weight=40.0,
+                      sample_temperature=0.92),
     # The same in separate runs, as the shipped model was trained (README, export/default.md):
     # `--config pretrain`, then `--config finetune --init <pretrain run>/checkpoint.pt`, then `polish`
-    # twice (the second with --seed 4343).
+    # twice (the second with --seed 4343), then `temper` twice (the second with --seed 4545).
     "pretrain": Config(name="pretrain", recall=96, style=1, chords=1, d_intervals=1, epochs=16,
                        pretrain_epochs=16, lr_final=0.05, d_warmup_epochs=0),
     # Two epochs in which the discriminator warms up while the generator keeps its likelihood
@@ -86,6 +87,12 @@ CONFIGS = {
     "polish": Config(name="polish", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
                      pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
                      mmd_weight=40.0, seed=4242),
+    # Last, one epoch of the same in which the lines that the discriminator, consistency and MMD
+    # terms judge are sampled at 0.92, the presets' temperature when it was run, instead of 1:
+    # `--config temper --init <second polish run>/checkpoint.pt`, twice (the second with --seed 4545).
+    "temper": Config(name="temper", recall=96, style=1, chords=1, d_intervals=1, epochs=1,
+                     pretrain_epochs=1, d_warmup_epochs=1, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
+                     mmd_weight=40.0, sample_temperature=0.92, seed=4444),
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
@@ -140,7 +147,7 @@ def make_config(data: dict, base: Config | None = None) -> Config:
 
 
 def load_config(name_or_path: str) -> Config:
-    """A named config (seed, default, pretrain, finetune, polish, tiny) or a TOML file of overrides on `default`."""
+    """A named config (seed, default, pretrain, finetune, polish, temper, tiny) or a TOML file of overrides on `default`."""
     if name_or_path in CONFIGS:
         return CONFIGS[name_or_path]
     path = Path(name_or_path)
