@@ -1,0 +1,64 @@
+"""Quality over several seeds: the C2ST / overlap / novelty / distinct row of `midigan evaluate`
+for one or more models at one or more temperatures, seed by seed, with the mean C2ST.
+
+One seed's row is exactly what `midigan evaluate MODEL --temperature T --seed S` reports for the
+model (same sampling, same reference and training split); the corpus, its windows and the
+training 8-grams are loaded once for all rows. Run:
+
+    python bench/quality.py export/default.onnx --temperature 0.92 --seeds 0-11
+    python bench/quality.py a.onnx b.onnx --temperature 0.9,0.95 --seeds 0-5
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from midigan.corpus import load_corpus, windows
+from midigan.metrics import score, train_ngrams
+from midigan.runtime import Generator
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "piano-midi-de"
+
+
+def seeds(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", help="ONNX generator files")
+    ap.add_argument("--corpus", default=str(CORPUS), help="reference = its held-out pieces, train = the rest")
+    ap.add_argument("--temperature", default="1.0", help="comma-separated sampling temperatures")
+    ap.add_argument("--seeds", default="0-5", help="e.g. 0-5 or 0,3,7")
+    ap.add_argument("--count", type=int, default=400, help="sequences per seed (evaluate's default)")
+    a = ap.parse_args()
+
+    rc = load_corpus(a.corpus)
+    ref_pieces = rc.split("validation") + rc.split("test")
+    train_pieces = rc.split("train")
+    tkeys = train_ngrams([p.pitches for p in train_pieces])
+    for path in a.models:
+        g = Generator(path)
+        ref = windows(ref_pieces, g.seq_len)
+        for t in (float(x) for x in a.temperature.split(",")):
+            t0, cs, ovs, novs, dis = time.time(), [], [], [], []
+            for s in seeds(a.seeds):
+                r = score(g.generate(a.count, seed=s, temperature=t), ref, tkeys, seed=s)
+                cs.append(r["c2st"]), ovs.append(r["mean_overlap"])
+                novs.append(100 * r["novelty"]), dis.append(100 * r["distinct"])
+            print(f"{Path(path).name} T={t}: C2ST {' / '.join(f'{c:.3f}' for c in cs)}  "
+                  f"mean {np.mean(cs):.3f} (sd {np.std(cs):.3f}, {sum(c <= 0.8 for c in cs)}/{len(cs)} <= 0.80)  "
+                  f"overlap {min(ovs):.3f}-{max(ovs):.3f} (mean {np.mean(ovs):.3f})  "
+                  f"novelty {min(novs):.1f}-{max(novs):.1f} %  distinct {min(dis):.0f} %  "
+                  f"[{time.time() - t0:.0f} s]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
