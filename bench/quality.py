@@ -3,10 +3,12 @@ for one or more models at one or more temperatures, seed by seed, with the mean 
 
 One seed's row is exactly what `midigan evaluate MODEL --temperature T --seed S` reports for the
 model (same sampling, same reference and training split); the corpus, its windows and the
-training 8-grams are loaded once for all rows. Run:
+training 8-grams are loaded once for all rows. With --chords, also the shares of onsets with 1, 2,
+3, 4 and 5+ notes and of notes that join a chord, over the first seed's lines (chord models), next
+to the held-out pieces'. Run:
 
     python bench/quality.py export/default.onnx --temperature 0.92 --seeds 0-11
-    python bench/quality.py a.onnx b.onnx --temperature 0.9,0.95 --seeds 0-5
+    python bench/quality.py a.onnx b.onnx --temperature 0.9,0.95 --seeds 0-5 --chords
 """
 from __future__ import annotations
 
@@ -31,6 +33,18 @@ def seeds(text: str) -> list[int]:
     return out
 
 
+def chord_sizes(together: np.ndarray) -> str:
+    """'1/2/3/4/5+ notes per onset: a / b / c / d / e %, joining: f %' for rows of chord flags."""
+    sizes = []
+    for row in np.asarray(together, bool):
+        starts = np.flatnonzero(~row[1:]) + 1  # a note not joining the one before starts an onset
+        sizes.append(np.diff(np.r_[0, starts, len(row)]))
+    sizes = np.concatenate(sizes)
+    share = [np.mean(sizes == k) for k in (1, 2, 3, 4)] + [np.mean(sizes >= 5)]
+    return (f"onsets of 1/2/3/4/5+ notes {' / '.join(f'{100 * x:.1f}' for x in share)} %, "
+            f"joining {100 * np.asarray(together, bool)[:, 1:].mean():.0f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="ONNX generator files")
@@ -38,6 +52,7 @@ def main() -> None:
     ap.add_argument("--temperature", default="1.0", help="comma-separated sampling temperatures")
     ap.add_argument("--seeds", default="0-5", help="e.g. 0-5 or 0,3,7")
     ap.add_argument("--count", type=int, default=400, help="sequences per seed (evaluate's default)")
+    ap.add_argument("--chords", action="store_true", help="also the chord sizes (first seed's lines)")
     a = ap.parse_args()
 
     rc = load_corpus(a.corpus)
@@ -47,6 +62,8 @@ def main() -> None:
     for path in a.models:
         g = Generator(path)
         ref = windows(ref_pieces, g.seq_len)
+        if a.chords:
+            print(f"held-out pieces: {chord_sizes(windows(ref_pieces, g.seq_len, together=True))}")
         for t in (float(x) for x in a.temperature.split(",")):
             t0, cs, ovs, novs, dis = time.time(), [], [], [], []
             for s in seeds(a.seeds):
@@ -58,6 +75,12 @@ def main() -> None:
                   f"overlap {min(ovs):.3f}-{max(ovs):.3f} (mean {np.mean(ovs):.3f})  "
                   f"novelty {min(novs):.1f}-{max(novs):.1f} %  distinct {min(dis):.0f} %  "
                   f"[{time.time() - t0:.0f} s]", flush=True)
+            if a.chords and g.bos > 88:
+                rng = np.random.default_rng(seeds(a.seeds)[0])  # the same draw as generate()'s
+                z = rng.standard_normal((a.count, g.noise_dim)).astype(np.float32)
+                classes = g._sample_steps(z, g.initial_state(a.count), np.full(a.count, g.bos),
+                                          g.seq_len, rng, t)[0]
+                print(f"  {chord_sizes(g._split(classes)[1])}", flush=True)
 
 
 if __name__ == "__main__":
