@@ -7,7 +7,7 @@ training 8-grams are loaded once for all rows. With --chords, also the shares of
 3, 4 and 5+ notes and of notes that join a chord, over the first seed's lines (chord models), next
 to the held-out pieces'. Run:
 
-    python bench/quality.py export/default.onnx --temperature 0.92 --seeds 0-11
+    python bench/quality.py export/default.onnx --temperature 0.85 --seeds 0-11
     python bench/quality.py a.onnx b.onnx --temperature 0.9,0.95 --seeds 0-5 --chords
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
             print(f"{Path(path).name} T={t}: C2ST {' / '.join(f'{c:.3f}' for c in cs)}  "
                   f"mean {np.mean(cs):.3f} (sd {np.std(cs):.3f}, {sum(c <= 0.8 for c in cs)}/{len(cs)} <= 0.80)  "
                   f"overlap {min(ovs):.3f}-{max(ovs):.3f} (mean {np.mean(ovs):.3f})  "
-                  f"novelty {min(novs):.1f}-{max(novs):.1f} %  distinct {min(dis):.0f} %  "
+                  f"novelty {min(novs):.1f}-{max(novs):.1f} % (mean {np.mean(novs):.2f})  distinct {min(dis):.0f} %  "
                   f"[{time.time() - t0:.0f} s]", flush=True)
             if a.chords and g.bos > 88:
                 rng = np.random.default_rng(seeds(a.seeds)[0])  # the same draw as generate()'s
