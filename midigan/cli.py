@@ -280,7 +280,7 @@ def corpus(folder, no_cache, as_json, show_skipped):
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoint.pt, log.csv and plots go here.")
 @click.option("--config", "config", default=None,
-              help="Named config (seed, default, pretrain, finetune, polish, temper, tiny) or a TOML file [default: default; "
+              help="Named config (seed, default, pretrain, finetune, polish, temper, chordfit, tiny) or a TOML file [default: default; "
                    "on --resume, the checkpoint's].")
 @click.option("--epochs", type=int, default=None, help="Train this many epochs in all (overrides the config).")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
