@@ -5,10 +5,12 @@ One seed's row is exactly what `midigan evaluate MODEL --temperature T --seed S`
 model (same sampling, same reference and training split); the corpus, its windows and the
 training 8-grams are loaded once for all rows. With --chords, also the shares of onsets with 1, 2,
 3, 4 and 5+ notes and of notes that join a chord, over the first seed's lines (chord models), next
-to the held-out pieces'. Run:
+to the held-out pieces'. With --stream, the windows 1, 8 and 16 sequences into 300 live streams
+(`Generator.stream` as `midigan play` runs it: state, recall and noise walk carried on). Run:
 
-    python bench/quality.py export/default.onnx --temperature 0.85 --seeds 0-11
+    python bench/quality.py export/default.onnx --temperature 0.8 --seeds 0-11
     python bench/quality.py a.onnx b.onnx --temperature 0.9,0.95 --seeds 0-5 --chords
+    python bench/quality.py export/default.onnx --temperature 0.8 --seeds 0 --stream
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-5", help="e.g. 0-5 or 0,3,7")
     ap.add_argument("--count", type=int, default=400, help="sequences per seed (evaluate's default)")
     ap.add_argument("--chords", action="store_true", help="also the chord sizes (first seed's lines)")
+    ap.add_argument("--stream", action="store_true", help="also windows 1, 8 and 16 deep into 300 streams")
     a = ap.parse_args()
 
     rc = load_corpus(a.corpus)
@@ -81,6 +84,18 @@ def main() -> None:
                 classes = g._sample_steps(z, g.initial_state(a.count), np.full(a.count, g.bos),
                                           g.seq_len, rng, t)[0]
                 print(f"  {chord_sizes(g._split(classes)[1])}", flush=True)
+            if a.stream:
+                at = {1: [], 8: [], 16: []}
+                for n in range(300):
+                    st = g.stream(seed=n, temperature=t, morph=0.25)
+                    for i in range(1, max(at) + 1):
+                        w = next(st)
+                        if i in at:
+                            at[i].append(w)
+                for i, ws in at.items():
+                    r = score(np.array(ws), ref, tkeys, seed=seeds(a.seeds)[0])
+                    print(f"  stream window {i}: C2ST {r['c2st']:.3f}  overlap {r['mean_overlap']:.3f}  "
+                          f"novelty {100 * r['novelty']:.1f} %  mean pitch {np.mean(ws):.1f}", flush=True)
 
 
 if __name__ == "__main__":
