@@ -174,3 +174,16 @@ def test_export_parity_catches_mismatch(tiny_run, tmp_path, monkeypatch):
     assert not (tmp_path / "bad.onnx").exists()
     assert not list(tmp_path.glob(".*tmp*"))
     assert np.isfinite(ex.TOLERANCE)
+
+
+def test_named_config_is_what_the_shipped_model_was_trained_with():
+    """The model card's last reproduce command (`--config chordfit`) trains with the shipped file's values."""
+    import dataclasses
+    import json
+
+    from midigan.runtime import Generator, default_model_path
+
+    meta = Generator(default_model_path()).meta
+    shipped = json.loads(meta["config_json"])
+    named = dataclasses.asdict(CONFIGS["chordfit"])
+    assert {k: v for k, v in shipped.items() if k != "name"} == {k: v for k, v in named.items() if k != "name"}
