@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--chords", action="store_true", help="also the chord sizes (first seed's lines)")
     ap.add_argument("--stream", action="store_true", help="also windows 1, 8 and 16 deep into 300 streams")
     a = ap.parse_args()
+    run_seeds = seeds(a.seeds)
 
     rc = load_corpus(a.corpus)
     ref_pieces = rc.split("validation") + rc.split("test")
@@ -69,7 +70,7 @@ def main() -> None:
             print(f"held-out pieces: {chord_sizes(windows(ref_pieces, g.seq_len, together=True))}")
         for t in (float(x) for x in a.temperature.split(",")):
             t0, cs, ovs, novs, dis = time.time(), [], [], [], []
-            for s in seeds(a.seeds):
+            for s in run_seeds:
                 r = score(g.generate(a.count, seed=s, temperature=t), ref, tkeys, seed=s)
                 cs.append(r["c2st"]), ovs.append(r["mean_overlap"])
                 novs.append(100 * r["novelty"]), dis.append(100 * r["distinct"])
@@ -79,7 +80,7 @@ def main() -> None:
                   f"novelty {min(novs):.1f}-{max(novs):.1f} % (mean {np.mean(novs):.2f})  distinct {min(dis):.0f} %  "
                   f"[{time.time() - t0:.0f} s]", flush=True)
             if a.chords and g.bos > 88:
-                rng = np.random.default_rng(seeds(a.seeds)[0])  # the same draw as generate()'s
+                rng = np.random.default_rng(run_seeds[0])  # the same draw as generate()'s
                 z = rng.standard_normal((a.count, g.noise_dim)).astype(np.float32)
                 classes = g._sample_steps(z, g.initial_state(a.count), np.full(a.count, g.bos),
                                           g.seq_len, rng, t)[0]
@@ -93,7 +94,7 @@ def main() -> None:
                         if i in at:
                             at[i].append(w)
                 for i, ws in at.items():
-                    r = score(np.array(ws), ref, tkeys, seed=seeds(a.seeds)[0])
+                    r = score(np.array(ws), ref, tkeys, seed=run_seeds[0])
                     print(f"  stream window {i}: C2ST {r['c2st']:.3f}  overlap {r['mean_overlap']:.3f}  "
                           f"novelty {100 * r['novelty']:.1f} %  mean pitch {np.mean(ws):.1f}", flush=True)
 

@@ -59,6 +59,25 @@ class Config:
     seed: int = 1234
 
 
+# The configs of the shipped model's last runs, each a variation of the one before (CONFIGS below).
+# After `finetune`: two epochs more of likelihood and style consistency, with the sampled lines'
+# window statistics matched to real windows' as a distribution (mmd_weight); the discriminator warms
+# up alongside but does not drive the generator: `--config polish --init <finetune run>/checkpoint.pt`.
+_POLISH = Config(name="polish", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
+                 pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
+                 mmd_weight=40.0, seed=4242)
+# Then one epoch of the same in which the lines that the discriminator, consistency and MMD
+# terms judge are sampled at 0.92, the presets' temperature when it was run, instead of 1:
+# `--config temper --init <second polish run>/checkpoint.pt`, twice (the second with --seed 4545).
+_TEMPER = dataclasses.replace(_POLISH, name="temper", epochs=1, pretrain_epochs=1, d_warmup_epochs=1,
+                              sample_temperature=0.92, seed=4444)
+# Last, one epoch of the same with the lines sampled at 0.85 (the presets' temperature after
+# `temper`) and the marginal MMD on too, which matches each statistic's spread and the chord
+# sizes: `--config chordfit --init <second temper run>/checkpoint.pt`. Its chords come out
+# the sizes real ones are, where before there were too many big ones.
+_CHORDFIT = dataclasses.replace(_TEMPER, name="chordfit", marginal_weight=100.0, sample_temperature=0.85,
+                                seed=4747)
+
 CONFIGS = {
     # The paper's configuration: 100-note sequences, pitches normalised to (-1, 1),
     # noise -> LSTM -> tanh per step, LSTM discriminator, BCE, Adam.
@@ -82,25 +101,9 @@ CONFIGS = {
     # and learns to keep the style its code asks for (code_weight), then one adversarial epoch.
     "finetune": Config(name="finetune", recall=96, style=1, chords=1, d_intervals=1, epochs=3,
                        pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0),
-    # Then two epochs more of likelihood and style consistency, with the sampled lines' window
-    # statistics matched to real windows' as a distribution (mmd_weight); the discriminator warms up
-    # alongside but does not drive the generator: `--config polish --init <finetune run>/checkpoint.pt`.
-    "polish": Config(name="polish", recall=96, style=1, chords=1, d_intervals=1, epochs=2,
-                     pretrain_epochs=2, d_warmup_epochs=2, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
-                     mmd_weight=40.0, seed=4242),
-    # Last, one epoch of the same in which the lines that the discriminator, consistency and MMD
-    # terms judge are sampled at 0.92, the presets' temperature when it was run, instead of 1:
-    # `--config temper --init <second polish run>/checkpoint.pt`, twice (the second with --seed 4545).
-    "temper": Config(name="temper", recall=96, style=1, chords=1, d_intervals=1, epochs=1,
-                     pretrain_epochs=1, d_warmup_epochs=1, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
-                     mmd_weight=40.0, sample_temperature=0.92, seed=4444),
-    # Then one epoch of the same with the lines sampled at 0.85 (the presets' temperature after
-    # `temper`) and the marginal MMD on too, which matches each statistic's spread and the chord
-    # sizes: `--config chordfit --init <second temper run>/checkpoint.pt`. Its chords come out
-    # the sizes real ones are, where before there were too many big ones.
-    "chordfit": Config(name="chordfit", recall=96, style=1, chords=1, d_intervals=1, epochs=1,
-                       pretrain_epochs=1, d_warmup_epochs=1, lr_g=1e-4, adv_lr_g=1e-4, code_weight=1.0,
-                       mmd_weight=40.0, marginal_weight=100.0, sample_temperature=0.85, seed=4747),
+    "polish": _POLISH,
+    "temper": _TEMPER,
+    "chordfit": _CHORDFIT,
     # A few seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=24, hidden=32, layers=1, emb=16, recall=16, hint_emb=8, style=1,
                    d_hidden=16,
