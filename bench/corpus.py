@@ -1,4 +1,4 @@
-"""Corpus preprocessing throughput: mido reference vs the fast parser, cold and warm.
+"""Corpus preprocessing throughput: mido reference vs symusic, cold and warm.
 
     python bench/corpus.py [FOLDER] [--repeats N] [--mido-every K]
 
@@ -21,15 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from midigan import corpus as corpus_mod  # noqa: E402
 from midigan.corpus import list_midi_files, load_corpus, read_notes  # noqa: E402
-from midigan.midifile import note_onsets  # noqa: E402
 
 MAESTRO_MB, MAESTRO_NOTES, MAESTRO_FILES = 85.0, 7.0e6, 1300
 
 
 def cpu_now() -> float:
-    """CPU seconds of this process and its finished children (the pool's workers)."""
+    """CPU seconds of this process (and of any finished children)."""
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + ch.ru_utime + ch.ru_stime
 
@@ -60,10 +58,9 @@ def main() -> None:
     names = list_midi_files(root)
     sizes = {n: (root / n).stat().st_size for n in names}
     mb = sum(sizes.values()) / 1e6
-    workers = min(os.cpu_count() or 1, 8)
 
     fresh_cache()
-    ref = load_corpus(root, use_cache=False, workers=1)
+    ref = load_corpus(root, use_cache=False)
     notes = sum(len(p.pitches) for p in ref.pieces)
     st = ref.stats()
     print(f"corpus {root}: {st['files']} files, {mb:.2f} MB, {notes} notes, {st['hours']} hours, "
@@ -88,32 +85,11 @@ def main() -> None:
     add(f"mido reference, 1 process{' (every %d-th file, scaled)' % args.mido_every if args.mido_every > 1 else ''}",
         timed(mido_all, 1), frac)
 
-    # the pure-Python byte loop alone (the fallback for unusual files), 1 process
-    datas = [(root / n).read_bytes() for n in names]
-
-    def loop_all():
-        for d in datas:
-            try:
-                note_onsets(d, engine="loop")
-            except ValueError:
-                pass
-    add("byte-loop parser (fallback path), 1 process, in memory", timed(loop_all, 1))
-
-    # fast parser, cold, one process, through load_corpus (reads the files, no cache)
+    # symusic, cold, one process, through load_corpus (reads the files, no cache)
     def cold1():
         fresh_cache()
-        load_corpus(root, use_cache=False, workers=1)
-    add("fast parser, cold, 1 process", timed(cold1, args.repeats))
-
-    # fast parser, cold, process pool, cache written (what a first `midigan corpus` does)
-    old_min = corpus_mod.POOL_MIN_BYTES
-    corpus_mod.POOL_MIN_BYTES = 0
-
-    def coldpool():
-        fresh_cache()
-        load_corpus(root, workers=workers)
-    add(f"fast parser, cold, pool of {workers} processes, cache written", timed(coldpool, args.repeats))
-    corpus_mod.POOL_MIN_BYTES = old_min
+        load_corpus(root, use_cache=False)
+    add("symusic, cold, 1 process", timed(cold1, args.repeats))
 
     # warm: everything served from the cache
     fresh_cache()
@@ -128,8 +104,8 @@ def main() -> None:
         maestro = max(MAESTRO_MB / mbs, MAESTRO_NOTES / nps)
         print(f"{label:58} {s:8.3f} {mbs:8.2f} {nps:11,.0f} {mido_s / s:7.1f}x {maestro:8.1f}s {cpu:7.3f} {mbc:9.2f}")
     print(f"\nMAESTRO column: max(85 MB / MB/s, 7 M notes / notes/s), for ~{MAESTRO_FILES} files. "
-          f"Targets (issue 5): cold >= 10 MB/s using both cores, warm >= 100 MB/s.\n"
-          f"CPU s counts this process and the pool's workers: MB/CPU-s is the per-core rate, which the "
+          f"\n"
+          f"MB/CPU-s is the per-core rate, which the "
           f"load of other jobs on the machine does not change (wall-clock figures it does).")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from .files import write_atomic
+
 
 def friendly(fn):
     """Turn library errors into a one-line `Error: ...` and exit status 1."""
@@ -48,23 +50,6 @@ def _extra_hint(e: ImportError) -> str:
     if name == "sklearn":
         return "evaluate needs: pip install 'midigan[eval]'"
     return "reinstall midigan"
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write through a temp file beside `path` and rename, so a failure leaves the old file."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"output path is a folder: {path}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {parent}")
-    tmp = parent / f".{path.name}.tmp{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class UsageErrorLine(click.ClickException):
@@ -252,25 +237,34 @@ def ports():
 @main.command()
 @click.argument("folder", type=click.Path())
 @click.option("--no-cache", is_flag=True, help="Parse every file again, ignoring the cache.")
+@click.option("--strict", is_flag=True, help="Split problems (files a MAESTRO CSV does not list, ...) are errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--show-skipped", is_flag=True, help="List every skipped file with its reason.")
 @friendly
-def corpus(folder, no_cache, as_json, show_skipped):
+def corpus(folder, no_cache, strict, as_json, show_skipped):
     """Parse a folder of MIDI files and print its statistics."""
-    from .corpus import load_corpus
+    from .corpus import display, load_corpus
 
-    c = load_corpus(folder, use_cache=not no_cache)
+    c = load_corpus(folder, use_cache=not no_cache, strict=strict)
     st = c.stats()
     if as_json:
-        st["skipped_files"] = [{"file": n, "reason": r} for n, r in c.skipped]
+        st["notices"] = c.notices
+        st["skipped_files"] = [{"file": display(n), "reason": r} for n, r in c.skipped]
+        st["performance_files"] = [display(n) for n in c.performances()]
         click.echo(json.dumps(st, indent=2))
         return
     click.echo(f"{st['files']} files: {st['parsed']} parsed, {st['skipped']} skipped; "
                f"{st['notes']} notes, {st['hours']} hours; "
                f"split {st['train_files']} train / {st['validation_files']} validation / {st['test_files']} test; "
                f"{st['dropped_out_of_range']} notes outside 21-108 dropped")
+    for line in c.notices:
+        click.echo(f"  {line}")
+    perf = c.performances()
+    if perf:
+        click.echo(f"  {len(perf)} files look like performances at one nominal tempo (onsets off the "
+                   f"1/24-beat grid; their beats are not meaningful), e.g. {display(perf[0])}")
     for n, r in (c.skipped if show_skipped else c.skipped[:10]):
-        click.echo(f"  skipped {n}: {r}")
+        click.echo(f"  skipped {display(n)}: {r}")
     if not show_skipped and len(c.skipped) > 10:
         click.echo(f"  ... and {len(c.skipped) - 10} more (--show-skipped)")
 

@@ -157,8 +157,8 @@ def run_training(folder, out, *, config=None, epochs=None, seed=None, resume=Fal
     else:
         dev = torch.device("cpu")
 
-    corpus = load_corpus(folder)
-    train_w = Windows(corpus.split("train") or corpus.pieces, cfg.seq_len, bool(cfg.chords))
+    corpus = load_corpus(folder, splits=("train", "validation"))  # the test pieces are never read
+    train_w = Windows(corpus.split("train"), cfg.seq_len, bool(cfg.chords))
     val = windows(corpus.split("validation"), cfg.seq_len)[: cfg.val_windows] - PITCH_LOW
     if cfg.chords:
         val = val + N_PITCHES * windows(corpus.split("validation"), cfg.seq_len, together=True)[: cfg.val_windows]
