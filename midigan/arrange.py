@@ -103,6 +103,13 @@ def arrange(sequences, preset: Preset, seed: int = 0, together=None) -> list[Not
     return notes
 
 
+def notes_array(notes: list[Note]) -> np.ndarray:
+    """(n, 4) float64 array of pitch, onset beats, duration beats, velocity: onset order,
+    a chord low to high (the corpus's order)."""
+    a = np.array([(n.pitch, n.start, n.duration, n.velocity) for n in notes], np.float64).reshape(-1, 4)
+    return a[np.lexsort((a[:, 0], a[:, 1]))]
+
+
 def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
     """A type-1 MIDI file: a tempo track and one piano track on the preset's channel."""
     import mido

@@ -44,10 +44,10 @@ def friendly(fn):
 def _extra_hint(e: ImportError) -> str:
     name = (e.name or "").split(".")[0]
     if name in ("torch", "onnx", "tqdm", "onnxscript"):
-        return "training and export need: pip install 'midigan[train]'"
+        return "training, export and evaluate need: pip install 'midigan[train]'"
     if name == "matplotlib":
         return "plots need: pip install 'midigan[plot]'"
-    if name == "sklearn":
+    if name in ("sklearn", "symusic"):
         return "evaluate needs: pip install 'midigan[eval]'"
     return "reinstall midigan"
 
@@ -313,28 +313,36 @@ def export(checkpoint, output):
 @main.command()
 @click.argument("source", type=click.Path())
 @click.option("--reference", type=click.Path(), required=True,
-              help="Folder of real MIDI music to compare with (its validation+test pieces when it is also --train).")
+              help="Corpus folder of real piano music; its --split pieces are the reference.")
+@click.option("--split", type=click.Choice(["validation", "test"]), default="validation", show_default=True,
+              help="Reference split: validation for every choice, test once, for a model card.")
 @click.option("--train", "train_dir", type=click.Path(), default=None,
-              help="Training corpus folder, for novelty and the Markov baselines [default: --reference's train split].")
-@click.option("--count", type=int, default=400, show_default=True, help="Sequences generated (or windows drawn) per row.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for generation, sampling and the classifier.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+              help="Training corpus folder, for copying, Markov baselines and the ceiling [default: "
+                   "--reference's train split].")
+@click.option("--preset", default="piano", show_default=True,
+              help="Preset the model's output is arranged and sampled with (what `play` sends).")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature, overriding the preset.")
+@click.option("--count", type=int, default=1000, show_default=True, help="Windows per side and row (at most).")
+@click.option("--splits", type=int, default=3, show_default=True, help="Splits the neural test averages over.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for generation, sampling and judges.")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
-              help="Also score uniform random, Markov chains, the seed model and real music.")
+              help="Also score the calibration rows (real music, halves, uniform, Markov, seed model).")
+@click.option("--streams/--no-streams", default=True, show_default=True,
+              help="Also judge windows 8 and 16 sequences deep into continued streams.")
 @click.option("--seed-model", type=click.Path(dir_okay=False), default=None,
-              help="The paper-design model for the baselines [default: export/seed.onnx if present].")
-@click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Sampling temperature for SOURCE when it is a step (categorical) model.")
+              help="The paper-design model for its calibration row [default: the shipped seed.onnx].")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @friendly
-def evaluate(source, reference, train_dir, count, seed, as_json, baselines, seed_model, temperature):
-    """Score a model (ONNX) or a MIDI folder against held-out real music."""
-    from .metrics import evaluate as run_evaluate, format_table
+def evaluate(source, reference, split, train_dir, preset, temperature, count, splits, seed, baselines, streams,
+             seed_model, as_json):
+    """Judge a model (ONNX) or a MIDI folder against held-out real piano music."""
+    from .evaluate import evaluate as run_evaluate, format_table
 
     if seed < 0:
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
-    res = run_evaluate(source, reference, train_dir, count=count, seed=seed, baselines=baselines,
-                       seed_model=seed_model, temperature=temperature,
-                       progress=None if as_json else (lambda msg: click.echo(f"... {msg}", err=True)))
+    res = run_evaluate(source, reference, train_dir, split=split, preset=preset, count=count, seed=seed,
+                       splits=splits, temperature=temperature, baselines=baselines, seed_model=seed_model,
+                       streams=streams, progress=None if as_json else (lambda m: click.echo(f"... {m}", err=True)))
     click.echo(json.dumps(res, indent=2) if as_json else format_table(res))
 
 

@@ -1,6 +1,6 @@
 """Pitch encodings: how MIDI note numbers become model values and back.
 
-Two encodings exist, and a model's ONNX metadata names the one it uses:
+Three encodings exist, and a model's ONNX metadata names the one it uses:
 
 - ``pitch-linear``: the paper's. One scalar per note, the piano's 88 keys mapped
   linearly onto (-1, 1), so a tanh output decodes by rounding.
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PITCH_LOW = 21  # A0, the piano's lowest key
-PITCH_HIGH = 108  # C8, the highest
-N_PITCHES = PITCH_HIGH - PITCH_LOW + 1  # 88
+from .music import N_PITCHES, PITCH_HIGH, PITCH_LOW  # noqa: F401  (re-exported: encodings are over these keys)
 
 ENCODINGS = ("pitch-linear", "pitch-categorical", "pitch-onset-categorical")
 N_CLASSES = {"pitch-categorical": N_PITCHES, "pitch-onset-categorical": 2 * N_PITCHES}  # logits per step

@@ -42,13 +42,14 @@ GRID = 24                        # onset grid: 1/24 beat holds both sixteenths a
 GRID_TOL = 1 / 96                # beats off the nearest grid point before an onset is off-grid
 POSITION_SLOTS = {0: 0, 6: 1, 12: 2, 18: 3, 8: 4, 16: 5}  # grid index -> category below
 POSITION_NAMES = ("pos_0", "pos_1/4", "pos_1/2", "pos_3/4", "pos_1/3", "pos_2/3", "pos_grid", "pos_off")
+_GRID_SLOT = np.full(GRID, 6)    # other 1/24-grid points: "pos_grid"
+_GRID_SLOT[list(POSITION_SLOTS)] = list(POSITION_SLOTS.values())
 DUR_LOG2_EDGES = np.arange(-3.5, 3.0, 1.0)  # log2 beats, bins centred on powers of two
 DUR_NAMES = ("dur_short", "dur_1/8", "dur_1/4", "dur_1/2", "dur_1", "dur_2", "dur_4", "dur_long")
 LEGATO_CAP = 4.0                 # duration/IOI ratios above this count as this (pedal tones)
 MAX_CHORD = 5                    # notes-per-onset shares: 1, 2, 3, 4, 5+
 VEL_BINS = 8                     # equal bins over 1..127
 MIDDLE_C = 60
-
 
 
 # ---------------------------------------------------------------- input checks and helpers
@@ -279,22 +280,25 @@ def _polyphony(onset, dur, start):
     return _masked_mean(p, start)
 
 
+def _beat_position(onset):
+    """Category (index into POSITION_NAMES) of each onset's position within its beat."""
+    g = np.mod(onset, 1.0) * GRID
+    k = np.rint(g)
+    off = np.abs(g - k) > GRID_TOL * GRID + 1e-9
+    return np.where(off, len(POSITION_NAMES) - 1, _GRID_SLOT[k.astype(np.int64) % GRID])  # 0.999 -> 0
+
+
 def rhythm_features(notes):
     """Rhythm of notes windows: IOIs, onset positions in the beat, durations, chords, density."""
     a = _as_notes(notes)
     onset, dur = a[:, :, 1], a[:, :, 2]
-    n, L = onset.shape
+    L = onset.shape[1]
     start, gid, ngroups = _onset_groups(onset)
     ioi, m = np.diff(onset, axis=1), start[:, 1:]  # one IOI per onset after the first
     lioi = np.log2(np.where(m, ioi, 1.0))
     ioi_h = _row_hist(np.searchsorted(IOI_EDGES, ioi), m, len(IOI_CENTRES))
     ioi_ent = -(ioi_h * np.log2(np.where(ioi_h > 0, ioi_h, 1.0))).sum(axis=1)
-    g = np.mod(onset, 1.0) * GRID
-    k = np.rint(g)
-    slot = np.full(GRID, 6)
-    slot[list(POSITION_SLOTS)] = list(POSITION_SLOTS.values())
-    cat = np.where(np.abs(g - k) > GRID_TOL * GRID + 1e-9, 7, slot[k.astype(np.int64) % GRID])
-    pos_h = _row_hist(cat, start, len(POSITION_NAMES))
+    pos_h = _row_hist(_beat_position(onset), start, len(POSITION_NAMES))
     ld = np.log2(dur)
     dur_h = _row_hist(np.searchsorted(DUR_LOG2_EDGES, ld), np.ones_like(start), len(DUR_NAMES))
     nxt, has = _next_onset(onset, start, gid, ngroups)
@@ -340,7 +344,6 @@ def dynamics_features(notes):
     """Dynamics of notes windows: velocity level, spread, changes, pitch relation, chord accent, slope."""
     a = _as_notes(notes)
     pitch, vel = a[:, :, 0], a[:, :, 3]
-    n, L = vel.shape
     start, gid, _ = _onset_groups(a[:, :, 1])
     p5, p95 = np.percentile(vel, [5, 95], axis=1)
     bins = np.clip(np.floor((vel - 1) * VEL_BINS / 127), 0, VEL_BINS - 1).astype(np.int64)

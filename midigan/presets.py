@@ -11,23 +11,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .encoding import PITCH_HIGH, PITCH_LOW
+from .files import data_dir
+from .music import NOTE_NAMES, PITCH_HIGH, PITCH_LOW, SCALES
 
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLATS = {"DB": "C#", "EB": "D#", "GB": "F#", "AB": "G#", "BB": "A#"}
-
-# Scale intervals in semitones above the key.
-SCALES = {
-    "chromatic": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),
-    "harmonic-minor": (0, 2, 3, 5, 7, 8, 11),
-    "dorian": (0, 2, 3, 5, 7, 9, 10),
-    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-    "pentatonic": (0, 2, 4, 7, 9),
-    "minor-pentatonic": (0, 3, 5, 7, 10),
-    "whole-tone": (0, 2, 4, 6, 8, 10),
-}
 
 
 @dataclass(frozen=True)
@@ -127,11 +114,10 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
 
 def presets_dir() -> Path:
     """The shipped presets: inside the installed package, or beside it in a checkout."""
-    here = Path(__file__).resolve().parent
-    for d in (here / "_data" / "presets", here.parent / "presets"):
-        if d.is_dir():
-            return d
-    raise FileNotFoundError("the shipped presets folder is missing; reinstall midigan")
+    d = data_dir("presets")
+    if not d.is_dir():
+        raise FileNotFoundError("the shipped presets folder is missing; reinstall midigan")
+    return d
 
 
 def read_preset(path) -> Preset:

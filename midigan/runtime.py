@@ -117,12 +117,20 @@ def _check_meta(meta: dict, path) -> dict:
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     """Spherical interpolation: walks Gaussian noise without shrinking its norm."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    cos = float(np.dot(a.ravel(), b.ravel()) / max(na * nb, 1e-12))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-6:
-        return (1 - t) * a + t * b
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return slerp_rows(a.reshape(1, -1), b.reshape(1, -1), t).reshape(a.shape)
+
+
+def slerp_rows(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """slerp of each row of a [batch, ...] array towards the same row of b."""
+    fa, fb = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    na, nb = np.linalg.norm(fa, axis=1), np.linalg.norm(fb, axis=1)
+    cos = (fa * fb).sum(axis=1) / np.maximum(na * nb, 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None]
+    straight = omega < 1e-6  # (nearly) parallel: a straight line is the same walk
+    so = np.where(straight, 1.0, np.sin(omega))
+    out = np.where(straight, (1 - t) * fa + t * fb,
+                   (np.sin((1 - t) * omega) * fa + np.sin(t * omega) * fb) / so)
+    return out.reshape(a.shape)
 
 
 class Stepper:
@@ -265,6 +273,31 @@ class Generator:
                 for r, k in zip(lines, (idx % N_PITCHES).tolist()):
                     r.push(k)
         return out, (step.h.copy(), step.c.copy(), lines), step.prev.copy()
+
+    def streams(self, count: int, sequences: int, seed: int = 0, noise_scale: float = 1.0,
+                temperature: float = 1.0, morph: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+        """`count` independent streams of `sequences` sequences each, made as `stream` makes one
+        (noise walk, state carried): (pitches, together flags), each [count, sequences * seq_len]."""
+        if count < 1 or sequences < 1:
+            raise ValueError(f"need at least one stream of one sequence, got {count} x {sequences}")
+        rng = np.random.default_rng(seed)
+        n = self.seq_len
+        shape = (count, n, self.noise_dim) if self.kind == "sequence" else (count, self.noise_dim)
+        z = rng.standard_normal(shape).astype(np.float32)
+        pitches = np.empty((count, sequences * n), np.int64)
+        together = np.zeros((count, sequences * n), bool)
+        if self.kind != "sequence":
+            state, prev = self.initial_state(count), np.full(count, self.bos, np.int64)
+        for k in range(sequences):
+            part = slice(k * n, (k + 1) * n)
+            scaled = (z * noise_scale).astype(np.float32)
+            if self.kind == "sequence":
+                pitches[:, part] = self._run_sequence(scaled)
+            else:
+                classes, state, prev = self._sample_steps(scaled, state, prev, n, rng, temperature)
+                pitches[:, part], together[:, part] = self._split(classes)
+            z = slerp_rows(z, rng.standard_normal(shape), morph).astype(np.float32)
+        return pitches, together
 
     # -------------------------------------------------------------- endless stream
 

@@ -237,5 +237,6 @@ def test_matches_brute_force_on_a_small_alphabet():
     seqs[3] = np.full(40, 61)
     wins = rng.integers(60, 63, (30, 25))
     wins[0] = 61
-    got = F.longest_copied_run(wins, seqs)
-    assert list(got) == [brute_longest(w, seqs) for w in wins]
+    want = [brute_longest(w, seqs) for w in wins]
+    assert list(F.longest_copied_run(wins, seqs)) == want
+    assert list(F.longest_copied_run(wins, seqs, max_len=6)) == [min(x, 6) for x in want]
