@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .presets import SCALES, Preset
-
-TICKS_PER_BEAT = 480
+from .music import FILE_TICKS_PER_BEAT, SCALES
+from .presets import Preset
 
 
 @dataclass(frozen=True)
@@ -122,8 +121,8 @@ def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
     ])
     events = []  # (tick, order, message); note-offs sort before note-ons at one tick
     for n in notes:
-        on = round(n.start * TICKS_PER_BEAT)
-        off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
+        on = round(n.start * FILE_TICKS_PER_BEAT)
+        off = max(on + 1, round((n.start + n.duration) * FILE_TICKS_PER_BEAT))
         events.append((on, 1, n.pitch, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
         events.append((off, 0, n.pitch, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
     events.sort(key=lambda e: e[:3])
@@ -135,6 +134,6 @@ def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
     for tick, _o, _p, msg in events:
         piano.append(msg.copy(time=tick - last))
         last = tick
-    mf = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    mf = mido.MidiFile(type=1, ticks_per_beat=FILE_TICKS_PER_BEAT)
     mf.tracks.extend([meta, piano])
     return mf

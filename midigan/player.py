@@ -28,9 +28,9 @@ from collections import deque
 from fractions import Fraction
 
 from .arrange import Arranger
+from .music import CLOCK_PULSES_PER_BEAT
 from .ports import ALL_NOTES_OFF, check_channel
 
-TICKS_PER_BEAT = 24  # MIDI clock
 BEATS_PER_BAR = 4  # the arranger's grid is 4/4
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 
@@ -250,7 +250,7 @@ class Player:
                 self.relocate(0.0)
             elif kind == CONTINUE:
                 self.running, self.synced = True, False
-                self.relocate(self.next_tick / TICKS_PER_BEAT)
+                self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT)
             elif kind == STOP:
                 self.running = False
                 self.release()
@@ -258,7 +258,7 @@ class Player:
                 sixteenths = msg[1] | (msg[2] << 7)
                 self.next_tick = sixteenths * 6
                 self.synced = False
-                self.relocate(self.next_tick / TICKS_PER_BEAT)
+                self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT)
 
     def _tick(self, t: float) -> None:
         last, self.last_tick_time = self.last_tick_time, t
@@ -280,10 +280,10 @@ class Player:
                 # which the median ignores; a real tempo change wins in 6 ticks.
                 self.intervals.append(dt)
                 self.tick_interval = sorted(self.intervals)[len(self.intervals) // 2]
-                self.bpm = min(400.0, max(20.0, 60.0 / (TICKS_PER_BEAT * self.tick_interval)))
+                self.bpm = min(400.0, max(20.0, 60.0 / (CLOCK_PULSES_PER_BEAT * self.tick_interval)))
         if self.running:
             # Each tick is a fixed point of the grid: it anchors the timeline.
-            self.anchor_beat, self.anchor_time = self.next_tick / TICKS_PER_BEAT, anchor
+            self.anchor_beat, self.anchor_time = self.next_tick / CLOCK_PULSES_PER_BEAT, anchor
             self.next_tick += 1
             self.synced = True
 
@@ -324,7 +324,7 @@ class Player:
         if t - self._last_status < 0.25:
             return
         self._last_status = t
-        beat = max(0.0, self.beat_at(t)) if self.running else self.next_tick / TICKS_PER_BEAT
+        beat = max(0.0, self.beat_at(t)) if self.running else self.next_tick / CLOCK_PULSES_PER_BEAT
         bar = int(beat // BEATS_PER_BAR) + 1
         state = "" if self.running else "  (waiting for clock)" if self.sync is not None else ""
         self.status(f"{self.bpm:6.1f} BPM  bar {bar:<5d} {self.preset.name:<10} "
@@ -385,7 +385,7 @@ class Player:
                 # New notes (and the end) never run more than two ticks ahead of
                 # the last clock received; a note-off always comes, at the last
                 # tempo, so a clock that dies mid-note can't leave it hanging.
-                limit = self.anchor_beat + 2 / TICKS_PER_BEAT
+                limit = self.anchor_beat + 2 / CLOCK_PULSES_PER_BEAT
                 events = [e for e in events if e[1] == 0 or e[0] <= limit]
             beat, kind = min(events)
             if beat == math.inf:
@@ -476,10 +476,3 @@ class StopOnSignals:
         for s, h in self.old.items():
             signal.signal(s, h)
         return False
-
-
-def play(port, generator, preset, **kwargs) -> Player:
-    """Play until stopped (see Player); returns the player, for its counters."""
-    p = Player(port, generator, preset, **kwargs)
-    p.run()
-    return p

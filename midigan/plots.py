@@ -1,7 +1,8 @@
 """Pictures of generated music. matplotlib is an optional extra, imported lazily."""
 from __future__ import annotations
 
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+from .music import NOTE_NAMES
+
 BLACK_KEYS = {1, 3, 6, 8, 10}
 
 

@@ -143,22 +143,6 @@ def list_ports() -> dict[str, dict]:
     return out
 
 
-def get_output_names(api: str = "auto") -> list[str]:
-    mo = _client("out", resolve_api(api), "midigan-list")
-    try:
-        return mo.get_ports()
-    finally:
-        mo.delete()
-
-
-def get_input_names(api: str = "auto") -> list[str]:
-    mi = _client("in", resolve_api(api), "midigan-list")
-    try:
-        return mi.get_ports()
-    finally:
-        mi.delete()
-
-
 class _Port:
     """What every output shares: send(), panic(), reset(), context management."""
 

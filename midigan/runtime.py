@@ -1,6 +1,6 @@
 """The torch-free runtime: load a midigan ONNX generator, check it, make pitches.
 
-Two graph kinds exist, named by the ``output`` metadata key:
+Three graph kinds exist, named by the ``output`` metadata key:
 
 - ``sequence`` (the paper's design): noise[batch, steps, noise_dim] -> pitch[batch, steps],
   one tanh value per note in the pitch-linear encoding.
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import recall
+from .files import data_dir
 from .encoding import ENCODINGS, N_CLASSES, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode, from_index, split_classes
 
 FORMAT = "midigan"
@@ -52,10 +53,9 @@ class ModelError(ValueError):
 
 def default_model_path() -> Path:
     """The shipped default model: inside the installed package, or in a checkout's export/."""
-    here = Path(__file__).resolve().parent
-    for d in (here / "_data" / "export", here.parent / "export"):
-        if (d / "default.onnx").is_file():
-            return d / "default.onnx"
+    path = data_dir("export") / "default.onnx"
+    if path.is_file():
+        return path
     raise ModelError("the shipped default model (export/default.onnx) is missing; pass --model PATH")
 
 

@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from midigan.runtime import BOS, Generator, ModelError, read_metadata, slerp
+from midigan.runtime import Generator, ModelError, read_metadata, slerp, slerp_rows
 
 from .conftest import relabel_onnx
 
@@ -94,7 +94,8 @@ def test_slerp_keeps_norm():
     mid = slerp(a, b, 0.5)
     assert abs(np.linalg.norm(mid) - (np.linalg.norm(a) + np.linalg.norm(b)) / 2) < 1.0
     assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
-    assert BOS == 88
+    rows = slerp_rows(np.stack([a, b]), np.stack([b, b]), 0.5)
+    assert np.allclose(rows[0], mid) and np.allclose(rows[1], b)  # parallel rows: a straight line
 
 
 def test_runtime_never_imports_torch(tiny_run, tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from .. import recall, runtime
+from ..files import write_atomic
 from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW
 from .config import Config, make_config
 from .model import build
@@ -92,10 +92,6 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
     G.load_state_dict(ck["generator"])
     G.eval()
     output = Path(output)
-    if output.is_dir():
-        raise IsADirectoryError(f"output path is a folder: {output}")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {output.parent}")
 
     if cfg.model == "scalar":
         module, names = G, runtime.IO["sequence"]
@@ -107,8 +103,9 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
                "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}}
         if cfg.recall:
             dyn["recall"] = {0: "batch"}
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    try:
+    diffs = []
+
+    def write(tmp: Path) -> None:
         # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.
         with warnings.catch_warnings():  # tracer chatter about LSTM batch sizes: h/c are inputs here
             warnings.simplefilter("ignore")
@@ -129,11 +126,11 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         got = sess.run(None, {n: t.numpy() for n, t in zip(names[0], example)})
         diff = max(float(np.max(np.abs(w.numpy() - o))) for w, o in zip(want, got))
+        diffs.append(diff)
         if not diff <= TOLERANCE:
             raise RuntimeError(f"torch and onnxruntime disagree by {diff:.2e} (> {TOLERANCE:g}); "
                                "nothing written")
         runtime.Generator(tmp)  # the runtime itself must accept what we ship
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return diff, output.stat().st_size
+
+    write_atomic(output, write)  # checked before it replaces anything
+    return diffs[0], output.stat().st_size

@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..corpus import load_corpus, windows
+from ..files import write_atomic
 from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW, normalize
 from .config import Config, load_config, make_config
 from .model import build
@@ -57,12 +58,8 @@ def load_checkpoint(path) -> dict:
 
 
 def save_checkpoint(ck: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(ck, f)
-        f.flush()
-        os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
-    os.replace(tmp, path)
+    # synced: the bytes are on disk before the rename makes them the checkpoint
+    write_atomic(path, lambda tmp: torch.save(ck, tmp), sync=True)
 
 
 # ---------------------------------------------------------------- data
@@ -449,12 +446,12 @@ def _trim_log(path: Path, step: int) -> None:
         return
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(LOG_FIELDS))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(LOG_FIELDS))
+            w.writeheader()
+            w.writerows(rows)
+    write_atomic(path, write)
 
 
 def read_log(path) -> dict[str, np.ndarray]:
