@@ -6,7 +6,7 @@ random keys (~1.0), with the same walks in a random rhythm (timed ~1.0, pitch-on
 with a faint change: velocity spread 5 instead of 4 (timed only). Run:
 
     python bench/judge.py                      # 1,000 windows a side, L = 100 and 400
-    python bench/judge.py --lengths 100 --count 500 --threads 1
+    python bench/judge.py --lengths 100 --count 500 --threads 2
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1000, help="windows a side")
     ap.add_argument("--splits", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=EPOCHS)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (2 is faster on an idle machine, "
+                    "far slower on a busy one)")
     a = ap.parse_args()
     print(f"{a.count} windows a side, {a.splits} splits, {a.epochs} epochs, {a.threads} threads")
     for length in (int(x) for x in a.lengths.split(",")):

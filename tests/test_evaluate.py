@@ -137,10 +137,10 @@ def test_training_never_imports_the_evaluation():
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason=f"shared corpus not present at {SHARED_CORPUS}")
 def test_calibration_rows_rank_sensibly_on_the_shared_corpus():
-    res = E.evaluate(SHARED_CORPUS, SHARED_CORPUS, count=300, streams=False, seed_model=None)
+    res = E.evaluate(SHARED_CORPUS, SHARED_CORPUS, count=200, streams=False)
     by = {r["kind"]: r for r in res["rows"]}
     assert by["halves"]["neural"]["timed"]["accuracy"] <= 0.65
     assert by["ceiling"]["neural"]["timed"]["accuracy"] <= 0.65
     assert by["uniform"]["neural"]["timed"]["accuracy"] >= 0.95
     assert by["uniform"]["features"]["untargeted"] >= 0.95
-    assert by["ceiling"]["copying"]["novelty"] < 0.1 < by["markov-4"]["copying"]["novelty"]
+    assert by["ceiling"]["copying"]["novelty"] < 0.05 < by["markov-4"]["copying"]["novelty"]  # order 4 copies

@@ -65,15 +65,16 @@ def test_two_halves_of_one_process_are_indistinguishable(real):
 @pytest.mark.parametrize("timed", [False, True])
 def test_random_keys_are_told_apart(real, timed):
     noise, groups = pieces(3, pitch="uniform")
-    assert neural_c2st(real[0], noise, real[1], groups, timed=timed)["accuracy"] >= 0.95
+    # Half the epochs: a difference this plain is learnt long before that.
+    assert neural_c2st(real[0], noise, real[1], groups, timed=timed, epochs=6)["accuracy"] >= 0.95
 
 
 @needs_torch
 def test_a_changed_rhythm_is_seen_only_with_timing(real):
     # Same pitch process, other rhythm and dynamics: the pitch-only judge must not see it.
-    swung, groups = pieces(4, rhythm="random")
-    assert neural_c2st(real[0], swung, real[1], groups, timed=True)["accuracy"] >= 0.9
-    assert neural_c2st(real[0], swung, real[1], groups, timed=False)["accuracy"] <= 0.65
+    loose, groups = pieces(4, rhythm="random")
+    assert neural_c2st(real[0], loose, real[1], groups, timed=True)["accuracy"] >= 0.9
+    assert neural_c2st(real[0], loose, real[1], groups, timed=False)["accuracy"] <= 0.65
 
 
 @needs_torch
@@ -97,6 +98,18 @@ def test_pitch_arrays_and_ungrouped_sides(real):
     one_piece = np.zeros(120, int)  # a single group cannot be split by group
     r = neural_c2st(real[0][:120], real[0][120:240], one_piece, one_piece + 1, splits=2, epochs=2)
     assert not r["grouped"]
+
+
+def test_held_out_windows_are_whole_groups():
+    from midigan.judge import _test_mask
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30) * 7, rng.integers(1, 9, 30))  # pieces of 1 to 8 windows
+    held, grouped = _test_mask(groups, len(groups), rng)
+    assert grouped and not set(groups[held]) & set(groups[~held])
+    assert len(set(groups[held])) == 10  # a third of the pieces
+    held, grouped = _test_mask(np.zeros(30), 30, rng)  # one piece: a third of its windows instead
+    assert not grouped and held.sum() == 10
 
 
 def test_bad_inputs_are_refused(real):
