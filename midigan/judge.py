@@ -31,7 +31,6 @@ PITCH_LOW, PITCH_HIGH = 21, 108
 MIN_LENGTH = 8
 MIN_WINDOWS = 10
 EPOCHS = 12
-MIN_STEPS = 150  # batches a net trains for however few windows it is given
 BATCH = 64
 CHANNELS = 40
 DILATIONS = (1, 2, 4)
