@@ -11,40 +11,16 @@ with a faint change: velocity spread 5 instead of 4 (timed only). Run:
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
-
-from midigan.judge import EPOCHS, neural_c2st
-
-MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+import functools
+import sys
+from pathlib import Path
 
 
-def pieces(seed, count, length, per_piece=25, pitch="walk", rhythm="steady", spread=4.0, first_group=0):
-    """(windows (count, length, 4), group ids): each piece one stream cut into per_piece windows."""
-    rng = np.random.default_rng(seed)
-    n_pieces, notes = -(-count // per_piece), per_piece * length
-    out = []
-    for _ in range(n_pieces):
-        if pitch == "walk":  # scale degrees C3..C6, turned back at the edges
-            degree = np.empty(notes, int)
-            degree[0] = rng.integers(17, 32)
-            steps = rng.choice([-2, -1, 0, 1, 2], notes, p=[.15, .3, .1, .3, .15])
-            for t in range(1, notes):
-                d = degree[t - 1] + steps[t]
-                degree[t] = d if 14 <= d <= 35 else degree[t - 1] - steps[t]
-            key = 24 + 12 * (degree // 7) + MAJOR[degree % 7]
-        else:
-            key = rng.integers(21, 109, notes)
-        if rhythm == "steady":
-            ioi = np.full(notes, 0.25)
-            velocity = np.clip(np.rint(70 + rng.normal(0, spread, notes)), 1, 127)
-        else:
-            ioi = rng.integers(1, 13, notes) / 24
-            velocity = rng.integers(30, 111, notes).astype(float)
-        onset = np.cumsum(ioi) - ioi[0]
-        out.append(np.stack([key, onset, ioi, velocity], axis=-1).reshape(per_piece, length, 4))
-    groups = np.repeat(np.arange(n_pieces), per_piece) + first_group
-    return np.concatenate(out)[:count], groups[:count]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from midigan.judge import EPOCHS, neural_c2st  # noqa: E402
+from tests.test_judge import pieces as _pieces  # noqa: E402  (the tests' synthetic windows)
+
+pieces = functools.partial(_pieces, per_piece=25)
 
 
 def main() -> None:
