@@ -90,8 +90,6 @@ def main():
 @friendly
 def generate(output, model, count, seed, preset, bpm, temperature, plot):
     """Generate piano music into a MIDI file."""
-    import numpy as np
-
     from .arrange import arrange, to_midi_file
     from .presets import load_preset, override
     from .runtime import Generator
