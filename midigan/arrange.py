@@ -1,6 +1,11 @@
-"""Pitches + preset -> timed notes -> a MIDI file.
+"""Model output + preset -> timed notes -> a MIDI file.
 
-The model only makes pitches; a preset decides when and how loud they sound.
+An event model (the default) times its own notes; the preset steers it: key, scale and
+range as masks on the keys it may sample, density as a bias on its onset steps (both
+`sampling_bias`, applied at sampling), then velocity range, swing and an optional
+quantise applied to the notes (`shape_notes`). The paper's sequence model makes only
+pitches; for it (or with `timing = "preset"`) the preset's step, rhythm, gate and
+velocity time them (`Arranger`).
 Times here are in beats (quarter notes), so the same notes serve an offline file
 at a fixed tempo and a live player that follows a DAW's changing clock.
 """
@@ -10,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .music import FILE_TICKS_PER_BEAT, SCALES
+from . import events as ev
+from .music import FILE_TICKS_PER_BEAT, GRID_STEPS_PER_BEAT, PITCH_LOW, SCALES
 from .presets import Preset
 
 
@@ -34,6 +40,66 @@ def _snap_table(key_pc: int, scale: str) -> np.ndarray:
                 table[p] = p + d
                 break
     return table
+
+
+def allowed_keys(preset: Preset) -> np.ndarray:
+    """[128] bool: the MIDI keys the preset's scale and range allow."""
+    ok = np.zeros(128, bool)
+    ok[preset.low:preset.high + 1] = True
+    if preset.scale != "chromatic":
+        in_scale = np.zeros(12, bool)
+        in_scale[[(preset.key_pc + iv) % 12 for iv in SCALES[preset.scale]]] = True
+        ok &= in_scale[np.arange(128) % 12]
+    return ok
+
+
+def sampling_bias(preset: Preset) -> np.ndarray:
+    """[events.WIDTH] logits an event model adds at sampling: the keys outside the preset's
+    scale and range forbidden, and `density` favouring shorter (> 0) or longer (< 0) steps
+    between onsets (chords untouched)."""
+    from .runtime import NEG
+
+    b = np.zeros(ev.WIDTH, np.float32)
+    keys = slice(ev.OFFSETS["pitch"], ev.OFFSETS["pitch"] + ev.SIZES["pitch"])
+    b[keys] = np.where(allowed_keys(preset)[PITCH_LOW:PITCH_LOW + ev.SIZES["pitch"]], 0.0, NEG)
+    steps = np.arange(1, ev.SIZES["step"])
+    b[ev.OFFSETS["step"] + 1:ev.OFFSETS["step"] + ev.SIZES["step"]] = -preset.density * np.log(steps / GRID_STEPS_PER_BEAT)
+    return b
+
+
+def shape_notes(notes: np.ndarray, preset: Preset) -> list[Note]:
+    """An event model's notes [n, 4] (pitch, onset, duration, velocity) with the preset's
+    velocity range, swing and quantise applied."""
+    pitch, start, dur, vel = (notes[:, i] for i in range(4))
+    if preset.quantise:
+        q = preset.quantise_beats
+        start = np.round(start / q) * q
+    if preset.swing:
+        sb = preset.step_beats
+        k = np.round(start / sb)
+        off = (np.abs(start - k * sb) < 1e-6) & (k % 2 == 1)  # the off-beat step of each pair
+        start = start + off * preset.swing * sb
+    lo, hi = preset.velocity_low, preset.velocity_high
+    vel = np.clip(np.rint(lo + (vel - 1) * (hi - lo) / 126), 1, 127)
+    return [Note(float(s), float(d), int(p), int(v)) for p, s, d, v in zip(pitch, start, dur, vel)]
+
+
+def phrases(generator, preset: Preset, seed: int = 0, count: int = 1):
+    """Yield, phrase after phrase, `count` lists of Notes (one per independent line): what
+    `play` sends and `generate` writes. Each phrase continues the last."""
+    timed = generator.timed and preset.timing == "model"
+    stream = generator.stream(seed=seed, count=count, noise_scale=preset.noise_scale,
+                              temperature=preset.temperature, morph=preset.morph,
+                              **({"bias": sampling_bias(preset)} if generator.timed else {}))
+    arrangers = [Arranger(preset, seed + i) for i in range(count)]
+    for out in stream:
+        if timed:
+            yield [shape_notes(line, preset) for line in out]
+        elif generator.timed:  # the model's keys and chords, the preset's rhythm
+            yield [a.arrange(line[:, 0].astype(np.int64), np.r_[False, np.diff(line[:, 1]) == 0]
+                             if preset.chords else None) for a, line in zip(arrangers, out)]
+        else:
+            yield [a.arrange(line) for a, line in zip(arrangers, out)]
 
 
 def shape_pitches(pitches, preset: Preset) -> np.ndarray:
@@ -92,13 +158,12 @@ class Arranger:
         return out
 
 
-def arrange(sequences, preset: Preset, seed: int = 0, together=None) -> list[Note]:
-    """Arrange one or more pitch sequences, one after another, into notes
-    (`together`: their chord flags, one array per sequence, or None)."""
+def arrange(sequences, preset: Preset, seed: int = 0) -> list[Note]:
+    """Arrange one or more pitch sequences, one after another, into notes."""
     arr = Arranger(preset, seed)
     notes = []
-    for k, seq in enumerate(sequences):
-        notes.extend(arr.arrange(seq, None if together is None else together[k]))
+    for seq in sequences:
+        notes.extend(arr.arrange(seq))
     return notes
 
 

@@ -81,7 +81,7 @@ def main():
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="ONNX generator (default: the shipped export/default.onnx).")
 @click.option("--count", type=int, default=1, show_default=True,
-              help="Sequences to generate: one continuous line, as `play` would play it.")
+              help="Phrases (of the model's sequence length) to generate: one continuous line, as `play` plays it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same file).")
 @click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
 @click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
@@ -90,7 +90,7 @@ def main():
 @friendly
 def generate(output, model, count, seed, preset, bpm, temperature, plot):
     """Generate piano music into a MIDI file."""
-    from .arrange import arrange, to_midi_file
+    from .arrange import phrases, to_midi_file
     from .presets import load_preset, override
     from .runtime import Generator
 
@@ -100,14 +100,12 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot):
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
     gen = Generator(model)
-    # The stream `play` uses: each sequence continues the last (LSTM state, recall, noise walk).
-    stream = gen.stream(seed=seed, noise_scale=pr.noise_scale, temperature=pr.temperature, morph=pr.morph,
-                        chords=True)
-    seqs, together = zip(*(next(stream) for _ in range(count)))
-    notes = arrange(seqs, pr, seed=seed, together=together if pr.chords else None)
+    # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
+    stream = phrases(gen, pr, seed=seed)
+    notes = [n for _ in range(count) for n in next(stream)[0]]
     mf = to_midi_file(notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))
-    click.echo(f"wrote {output}: {count} sequence(s), {len(notes)} notes, "
+    click.echo(f"wrote {output}: {count} phrase(s), {len(notes)} notes, "
                f"{mf.length:.1f} s at {pr.bpm:g} BPM ({pr.name})")
     if plot:
         from .plots import piano_roll
@@ -272,25 +270,18 @@ def corpus(folder, no_cache, strict, as_json, show_skipped):
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoint.pt, log.csv and plots go here.")
 @click.option("--config", "config", default=None,
-              help="Named config (seed, default, pretrain, finetune, polish, temper, chordfit, tiny) or a TOML file [default: default; "
-                   "on --resume, the checkpoint's].")
-@click.option("--epochs", type=int, default=None, help="Train this many epochs in all (overrides the config).")
+              help="Named config (default, seed, tiny) or a TOML file [default: default; on --resume, the checkpoint's].")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-@click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
-              help="Start a new run from this checkpoint's weights (same architecture; fresh optimisers).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt, exactly where it stopped.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to train.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def train(folder, out, config, epochs, seed, resume, init, device, quiet):
-    """Train an LSTM-GAN on a folder of MIDI files."""
+def train(folder, out, config, seed, resume, device, quiet):
+    """Train the LSTM generator and discriminator on a folder of MIDI files."""
     from .training.train import run_training
 
-    if resume and init:
-        raise click.BadParameter("use --resume or --init, not both", param_hint="--init")
-    run_training(folder, out, config=config, epochs=epochs, seed=seed, resume=resume, init=init,
-                 device=device, progress=not quiet)
+    run_training(folder, out, config=config, seed=seed, resume=resume, device=device, progress=not quiet)
 
 
 @main.command()

@@ -86,25 +86,20 @@ def stream_material(name: str, kind: str, streams: list[np.ndarray]) -> Material
 
 
 def model_streams(path, preset, count: int, sequences: int, seed: int, temperature=None) -> list[np.ndarray]:
-    """`count` streams of `sequences` sequences from an ONNX model, arranged by the preset:
+    """`count` streams of `sequences` phrases from an ONNX model, steered by the preset:
     what `play` would send, as (n, 4) note arrays."""
-    from .arrange import Arranger, notes_array
+    from .arrange import notes_array, phrases
+    from .presets import override
     from .runtime import Generator
 
-    gen = Generator(path)
-    t = preset.temperature if temperature is None else temperature
-    pitches, together = gen.streams(count, sequences, seed=seed, noise_scale=preset.noise_scale,
-                                    temperature=t, morph=preset.morph)
-    n = gen.seq_len
-    out = []
-    for i in range(count):
-        arr = Arranger(preset, seed + i)
-        notes = []
-        for k in range(sequences):
-            part = slice(k * n, (k + 1) * n)
-            notes += arr.arrange(pitches[i, part], together[i, part] if preset.chords else None)
-        out.append(notes_array(notes))
-    return out
+    if temperature is not None:
+        preset = override(preset, temperature=temperature)
+    stream = phrases(Generator(path), preset, seed=seed, count=count)
+    lines = [[] for _ in range(count)]
+    for _ in range(sequences):
+        for line, notes in zip(lines, next(stream)):
+            line.extend(notes)
+    return [notes_array(line) for line in lines]
 
 
 # ---------------------------------------------------------------- scoring

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from fractions import Fraction
 
-from .arrange import Arranger
+from .arrange import phrases
 from .music import CLOCK_PULSES_PER_BEAT
 from .ports import ALL_NOTES_OFF, check_channel
 
@@ -36,7 +36,7 @@ CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 
 
 class Producer:
-    """Runs generator.stream() + Arranger on a thread, `ahead` sequences ahead.
+    """Runs arrange.phrases() (the generator, steered by the preset) on a thread, `ahead` phrases ahead.
 
     A crash on the thread is handed to the player through the queue, so the
     player releases its notes and re-raises it in the main thread.
@@ -64,11 +64,7 @@ class Producer:
     def _run(self):
         pr = self.preset
         try:
-            arranger = Arranger(pr, self.seed)
-            stream = self.generator.stream(seed=self.seed, noise_scale=pr.noise_scale,
-                                           temperature=pr.temperature, morph=pr.morph, chords=True)
-            for pitches, together in stream:
-                notes = arranger.arrange(pitches, together if pr.chords else None)
+            for (notes,) in phrases(self.generator, pr, self.seed):
                 if self.stopped.is_set() or not self._put(notes):
                     return
             self._put(RuntimeError("the generator's stream ended"))
@@ -124,8 +120,10 @@ class Player:
         self.now, self.sleep, self.spin = now, sleep, spin
         self.status, self.realtime = status, realtime
         self.producer = Producer(generator, preset, seed, ahead)
-        # Relocating keeps the arranger's swing pairs and beats where they were.
-        self.grid = float(_lcm(Fraction(preset.step) * 8, Fraction(1)))
+        # Relocating keeps the arranger's swing pairs and beats where they were (a timed
+        # model's bars: it knows each onset's place in the bar).
+        self.grid = (float(BEATS_PER_BAR) if getattr(generator, "timed", False) else
+                     float(_lcm(Fraction(preset.step) * 8, Fraction(1))))
         # Timeline: the beat `anchor_beat` happens at `anchor_time` (seconds).
         self.anchor_time, self.anchor_beat = 0.0, 0.0
         self.notes: deque = deque()  # arranged, not yet started (stream beats)

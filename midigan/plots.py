@@ -89,3 +89,51 @@ def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4) -> None:
         fig.savefig(str(path), format="png")
     finally:
         plt.close(fig)
+
+
+def _smooth(steps, values, n: int = 25):
+    """(steps, moving average) over the steps where a value was logged."""
+    import numpy as np
+
+    s, y = np.asarray(steps, float), np.asarray(values, float)
+    m = ~np.isnan(y)
+    s, y = s[m], y[m]
+    if len(y) < n:
+        return s, y
+    return s[n - 1:], np.convolve(y, np.ones(n) / n, mode="valid")
+
+
+def training_curves(log: dict, out) -> None:
+    """The paper's two figures from a run's log (training/log.read_log): losses.png (likelihood,
+    held out and in training, and the discriminator's loss) and accuracy.png (the
+    discriminator's accuracy on real and generated windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from pathlib import Path
+
+    s = np.asarray(log["step"], float)
+    if not len(s):
+        return
+    for name, keys, ylabel in (
+            ("losses.png", (("nll", "generator NLL per note (train)"), ("val_nll", "NLL per note (validation)"),
+                            ("g_adv", "generator (adversarial)"), ("d_loss", "discriminator")), "loss"),
+            ("accuracy.png", (("acc_real", "real windows"), ("acc_fake", "generated windows"),
+                              ("val_acc", "balanced, validation")), "discriminator accuracy")):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for k, label in keys:
+            y = np.asarray(log[k], float)
+            if np.any(~np.isnan(y)):
+                if k.startswith("val"):
+                    m = ~np.isnan(y)
+                    ax.plot(s[m], y[m], "o-", label=label)
+                else:
+                    ax.plot(*_smooth(s, y), label=label)
+        ax.set(xlabel="step", ylabel=ylabel, xlim=(0, s.max()))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(Path(out) / name, dpi=100)
+        plt.close(fig)

@@ -37,13 +37,22 @@ class Preset:
     morph: float = 0.25  # how far the noise walks per sequence in a stream (0 = frozen, 1 = new)
     noise_scale: float = 1.0  # spread of the generator's input noise
     temperature: float = 1.0  # sampling temperature for categorical models
-    chords: bool = True  # strike the notes a chord-aware model starts together as chords (false: in turn)
+    chords: bool = True  # with timing = "preset": strike the model's chords together (false: in turn)
+    timing: str = "model"  # "model": the model's onsets, durations and velocities; "preset": step/rhythm/gate/velocity
+    density: float = 0.0  # event model: > 0 favours shorter gaps between onsets, < 0 longer (-3..3)
+    quantise: str = ""  # event model: snap onsets to this grid, e.g. "1/16" ("" = as generated)
+    velocity_low: int = 1  # event model: its velocities 1..127 are rescaled onto velocity_low..velocity_high
+    velocity_high: int = 127
     source: str = field(default="", compare=False)  # where it was read from
 
     @property
     def step_beats(self) -> float:
         """Length of one step in quarter notes."""
         return float(Fraction(self.step) * 4)
+
+    @property
+    def quantise_beats(self) -> float:
+        return float(Fraction(self.quantise) * 4)
 
     @property
     def key_pc(self) -> int:
@@ -96,6 +105,17 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
         step = Fraction(0)
     _check(name, "step", Fraction(1, 64) <= step <= 1, p.step, "a fraction like '1/16', between 1/64 and 1")
     _check(name, "gate", 0 < p.gate <= 1, p.gate, "0 < gate <= 1")
+    _check(name, "timing", p.timing in ("model", "preset"), p.timing, "'model' or 'preset'")
+    _check(name, "density", -3 <= p.density <= 3, p.density, "-3..3")
+    try:
+        quantise = Fraction(p.quantise) if p.quantise else Fraction(1, 4)
+    except (ValueError, ZeroDivisionError):
+        quantise = Fraction(0)
+    _check(name, "quantise", Fraction(1, 64) <= quantise <= 1, p.quantise,
+           "a fraction like '1/16', between 1/64 and 1, or '' for none")
+    _check(name, "velocity_low", 1 <= p.velocity_low <= 127, p.velocity_low, "1..127")
+    _check(name, "velocity_high", p.velocity_low <= p.velocity_high <= 127, p.velocity_high,
+           "velocity_low..127")
     _check(name, "swing", 0 <= p.swing <= 0.5, p.swing, "0..0.5")
     _check(name, "velocity", 1 <= p.velocity <= 127, p.velocity, "1..127")
     _check(name, "humanize", 0 <= p.humanize <= 40, p.humanize, "0..40")

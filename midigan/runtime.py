@@ -1,50 +1,42 @@
-"""The torch-free runtime: load a midigan ONNX generator, check it, make pitches.
+"""The torch-free runtime: load a midigan ONNX generator, check it, make music.
 
-Three graph kinds exist, named by the ``output`` metadata key:
+Two graph kinds exist, named by the ``output`` metadata key:
 
-- ``sequence`` (the paper's design): noise[batch, steps, noise_dim] -> pitch[batch, steps],
-  one tanh value per note in the pitch-linear encoding.
-- ``step`` (autoregressive): noise[batch, noise_dim], prev[batch], h, c ->
-  logits[batch, 88], h_out, c_out. The runtime samples a key per step and feeds
-  it back, carrying the LSTM state, so a live stream can run forever.
-- ``step-recall``: the same, with a fifth input recall[batch, 3]: the recall hints
-  (midigan/recall.py) the runtime computes from the keys sampled so far, over the
-  look-back the ``recall_window`` metadata names.
-
-A step model's ``encoding`` says what its logits are: 88 keys (``pitch-categorical``)
-or 176 key-and-chord classes (``pitch-onset-categorical``, see encoding.py).
+- ``sequence`` (the paper's design, the seed model): noise[batch, steps, noise_dim] ->
+  pitch[batch, steps], one tanh value per note (pitch-linear); a preset times the notes.
+- ``event`` (the default): one sampled note per call. noise[batch, noise_dim],
+  prev[batch, 4] (the previous note's classes), pos[batch] (its place in the bar), h, c,
+  gumbel[batch, W] (Gumbel noise times each attribute's temperature) and bias[batch, W]
+  (logits added: a preset's masks and density) -> event[batch, 4], h_out, c_out.
+  The attributes and the tables that decode them are in the metadata (midigan/events.py),
+  with the recommended sampling settings. When ``sampling`` asks for several candidates,
+  the file named by ``critic`` (an ``output = critic`` graph: events, pos -> score) is
+  the discriminator, and each phrase played is the candidate it scores most real.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from . import recall
+from . import events as ev
+from .encoding import PITCH_HIGH, PITCH_LOW, decode
 from .files import data_dir
-from .encoding import ENCODINGS, N_CLASSES, N_PITCHES, PITCH_HIGH, PITCH_LOW, decode, from_index, split_classes
 
 FORMAT = "midigan"
-FORMAT_VERSION = 1  # bump when the graph contract changes; the runtime refuses others
-OUTPUTS = ("sequence", "step", "step-recall")
+FORMAT_VERSION = 2  # 2: note-event models; bump when the graph contract changes, the runtime refuses others
+OUTPUTS = ("sequence", "event", "critic")
 REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
             "encoding", "output")
-BOS = N_PITCHES  # the 'previous pitch' fed at the start of a pitch-categorical stream (N_CLASSES in general)
-
+ENCODING = {"sequence": "pitch-linear", "event": "note-event", "critic": "note-event"}
 IO = {
     "sequence": (("noise",), ("pitch",)),
-    "step": (("noise", "prev", "h", "c"), ("logits", "h_out", "c_out")),
-    "step-recall": (("noise", "prev", "recall", "h", "c"), ("logits", "h_out", "c_out")),
+    "event": (("noise", "prev", "pos", "h", "c", "gumbel", "bias"), ("event", "h_out", "c_out")),
+    "critic": (("events", "pos"), ("score",)),
 }
-
-
-# _CHORD_RULE[k]: added to a chord model's logits after key k (row 88: no previous note).
-# A chord is written low to high, so 'with the note before' (classes 88..175) is only
-# possible for a key above that note, and never first; the model gives the rest ~1%.
-_CHORD_RULE = np.concatenate([np.zeros((N_PITCHES + 1, N_PITCHES), np.float32), np.where(
-    np.arange(N_PITCHES)[None, :] <= np.arange(N_PITCHES + 1)[:, None], -np.inf, 0).astype(np.float32)], axis=1)
-_RULE_ROW = np.r_[np.arange(2 * N_PITCHES) % N_PITCHES, N_PITCHES]  # previous class (176 = start) -> row
-GUMBEL_BLOCK = 64  # steps of Gumbel noise drawn at once (one draw per note costs as much as the rest)
+NEG = -1e9  # a forbidden class's bias
+MAX_CANDIDATES = 64
 
 
 class ModelError(ValueError):
@@ -93,10 +85,10 @@ def _check_meta(meta: dict, path) -> dict:
     if v != str(FORMAT_VERSION):
         raise ModelError(f"{path}: midigan format version {v!r} is not supported "
                          f"(this runtime reads version {FORMAT_VERSION})")
-    if meta["encoding"] not in ENCODINGS:
-        raise ModelError(f"{path}: unknown encoding {meta['encoding']!r}")
     if meta["output"] not in OUTPUTS:
         raise ModelError(f"{path}: unknown output kind {meta['output']!r}")
+    if meta["encoding"] != ENCODING[meta["output"]]:
+        raise ModelError(f"{path}: unknown encoding {meta['encoding']!r} for a {meta['output']!r} graph")
     try:
         ints = {k: int(meta[k]) for k in ("seq_len", "noise_dim", "pitch_low", "pitch_high")}
     except ValueError:
@@ -105,14 +97,45 @@ def _check_meta(meta: dict, path) -> dict:
         raise ModelError(f"{path}: pitch range {ints['pitch_low']}-{ints['pitch_high']} is not the piano's")
     if not (1 <= ints["seq_len"] <= 100_000 and 1 <= ints["noise_dim"] <= 4096):
         raise ModelError(f"{path}: metadata sizes out of range")
-    if meta["output"] == "step-recall":
-        if meta.get("recall_hints") != ",".join(recall.KINDS):
-            raise ModelError(f"{path}: recall hints {meta.get('recall_hints')!r} are not the ones this "
-                             f"runtime computes ({','.join(recall.KINDS)!r})")
-        w = meta.get("recall_window", "")
-        if not (w.isdigit() and 1 <= int(w) <= 10_000):
-            raise ModelError(f"{path}: recall_window {w!r} should be a whole number of notes, 1-10000")
+    if meta["output"] != "sequence":
+        _check_events(meta, path)
     return meta
+
+
+def _json(meta: dict, key: str, path):
+    try:
+        return json.loads(meta.get(key, ""))
+    except ValueError:
+        raise ModelError(f"{path}: metadata {key!r} is not JSON") from None
+
+
+def _check_events(meta: dict, path) -> None:
+    """A note-event model's attributes and tables must be the ones this runtime decodes."""
+    if meta.get("attributes") != ",".join(ev.ATTRS):
+        raise ModelError(f"{path}: attributes {meta.get('attributes')!r} are not {','.join(ev.ATTRS)!r}")
+    t = _json(meta, "event_tables", path)
+    want = ev.tables()
+    if not isinstance(t, dict) or set(t) != set(want):
+        raise ModelError(f"{path}: event_tables should have the keys {', '.join(sorted(want))}")
+    for k in ("steps_per_beat", "step_classes", "bar_steps"):
+        if t[k] != want[k]:
+            raise ModelError(f"{path}: event_tables {k} = {t[k]!r}; this runtime reads {want[k]}")
+    for k, lo, hi in (("duration_beats", 1e-3, 64.0), ("velocity_values", 1, 127)):
+        v = t[k]
+        if not (isinstance(v, list) and len(v) == len(want[k]) and
+                all(isinstance(x, (int, float)) and lo <= x <= hi for x in v)):
+            raise ModelError(f"{path}: event_tables {k} should be {len(want[k])} numbers in {lo}..{hi}")
+    if meta["output"] == "event":
+        s = _json(meta, "sampling", path)
+        temps = s.get("temperature") if isinstance(s, dict) else None
+        if not (isinstance(temps, dict) and set(temps) == set(ev.ATTRS) and
+                all(isinstance(x, (int, float)) and 0.05 <= x <= 4 for x in temps.values())):
+            raise ModelError(f"{path}: sampling should give a temperature 0.05-4 for each of {', '.join(ev.ATTRS)}")
+        k = s.get("candidates")
+        if not (isinstance(k, int) and 1 <= k <= MAX_CANDIDATES):
+            raise ModelError(f"{path}: sampling candidates should be a whole number 1-{MAX_CANDIDATES}")
+        if k > 1 and not meta.get("critic"):
+            raise ModelError(f"{path}: sampling asks for {k} candidates but names no critic file")
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -133,54 +156,30 @@ def slerp_rows(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return out.reshape(a.shape)
 
 
-class Stepper:
-    """A step model run note after note through bound buffers.
+def _open(path, kind: str, threads: int):
+    session, meta = _session(path, threads)
+    meta = _check_meta(meta, path)
+    if meta["output"] != kind:
+        raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
+    ins = tuple(i.name for i in session.get_inputs())
+    outs = tuple(o.name for o in session.get_outputs())
+    if (ins, outs) != IO[kind]:
+        raise ModelError(f"{path}: graph inputs {ins} / outputs {outs} do not match a {kind!r} model")
+    return session, meta
 
-    The caller writes the previous class (and the recall hints) into `prev` (and
-    `recall`) in place; each `run()` is one step: it returns the logits and leaves the
-    new LSTM state in `h` and `c`. Binding these arrays once, and swapping two state
-    buffers, spares onnxruntime converting five inputs and allocating three outputs
-    every note (~15 of the ~140 microseconds a live note costs).
-    """
 
-    def __init__(self, session, z, prev, h, c, n_out: int, hints: bool = False):
-        import onnxruntime as ort
+class Critic:
+    """The discriminator a model ships with: scores windows of notes, higher = more real."""
 
-        self.session, self.io = session, session.io_binding()
-        self.z = np.ascontiguousarray(z, np.float32)
-        self.prev = np.array(prev, np.int64)
-        self.recall = np.zeros((len(self.z), len(recall.KINDS)), np.int64) if hints else None
-        self.logits = np.empty((len(self.z), n_out), np.float32)
-        self._h = [np.array(h, np.float32), np.empty_like(h, np.float32)]
-        self._c = [np.array(c, np.float32), np.empty_like(c, np.float32)]
-        # CPU OrtValues made from numpy arrays share their memory: in-place writes are seen.
-        # Every array here is an attribute, so it lives as long as the binding that points at it.
-        self._hv = [ort.OrtValue.ortvalue_from_numpy(a) for a in self._h]
-        self._cv = [ort.OrtValue.ortvalue_from_numpy(a) for a in self._c]
-        bound = {"noise": self.z, "prev": self.prev, "recall": self.recall, "logits": self.logits}
-        self._bound = {k: ort.OrtValue.ortvalue_from_numpy(a) for k, a in bound.items() if a is not None}
-        for name, v in self._bound.items():
-            (self.io.bind_ortvalue_output if name == "logits" else self.io.bind_ortvalue_input)(name, v)
-        self._cur = 0
+    def __init__(self, path, threads: int = 1):
+        self.path = Path(path)
+        self.session, self.meta = _open(self.path, "critic", threads)
 
-    @property
-    def h(self) -> np.ndarray:
-        return self._h[self._cur]
-
-    @property
-    def c(self) -> np.ndarray:
-        return self._c[self._cur]
-
-    def run(self) -> np.ndarray:
-        """One step: the logits for the next note (the buffer is reused by the next call)."""
-        a, b = self._cur, 1 - self._cur
-        self.io.bind_ortvalue_input("h", self._hv[a])
-        self.io.bind_ortvalue_input("c", self._cv[a])
-        self.io.bind_ortvalue_output("h_out", self._hv[b])
-        self.io.bind_ortvalue_output("c_out", self._cv[b])
-        self.session.run_with_iobinding(self.io)
-        self._cur = b
-        return self.logits
+    def score(self, events: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """events [batch, n, 4], bar positions [batch, n] -> logits [batch]."""
+        (s,) = self.session.run(None, {"events": np.ascontiguousarray(events, np.int64),
+                                       "pos": np.ascontiguousarray(pos, np.int64)})
+        return s
 
 
 class Generator:
@@ -188,144 +187,123 @@ class Generator:
 
     def __init__(self, path=None, threads: int = 1):
         self.path = Path(path) if path else default_model_path()
-        self.session, meta = _session(self.path, threads)
-        self.meta = _check_meta(meta, self.path)
-        self.kind = self.meta["output"]
+        session, meta = _session(self.path, threads)
+        kind = _check_meta(meta, self.path)["output"]
+        if kind == "critic":
+            raise ModelError(f"{self.path} is a critic, not a generator; pass the generator it belongs to")
+        self.session, self.meta = _open(self.path, kind, threads)
+        self.kind = kind
         self.encoding = self.meta["encoding"]
         self.seq_len = int(self.meta["seq_len"])
         self.noise_dim = int(self.meta["noise_dim"])
-        ins = tuple(i.name for i in self.session.get_inputs())
-        outs = tuple(o.name for o in self.session.get_outputs())
-        if (ins, outs) != IO[self.kind]:
-            raise ModelError(f"{self.path}: graph inputs {ins} / outputs {outs} do not match "
-                             f"a {self.kind!r} model")
-        self.recall = int(self.meta.get("recall_window", 0)) if self.kind == "step-recall" else 0
-        if (self.kind == "sequence") != (self.encoding == "pitch-linear"):
-            raise ModelError(f"{self.path}: a {self.kind!r} model cannot have the {self.encoding!r} encoding")
-        if self.kind != "sequence":
-            self.bos = N_CLASSES[self.encoding]  # the 'previous class' fed at the start
-            width = self.session.get_outputs()[0].shape[-1]
-            if isinstance(width, int) and width != self.bos:
-                raise ModelError(f"{self.path}: {width} logits per step, but the {self.encoding!r} "
-                                 f"encoding has {self.bos} classes")
-            h = self.session.get_inputs()[-1].shape  # [layers, batch, hidden]
+        self.timed = kind == "event"
+        self.critic = None
+        if self.timed:
+            self.tables = json.loads(self.meta["event_tables"])
+            s = json.loads(self.meta["sampling"])
+            self.temperatures = np.array([s["temperature"][a] for a in ev.ATTRS], np.float32)
+            self.candidates = s["candidates"]
+            h = self.session.get_inputs()[3].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
+            if self.candidates > 1:
+                critic = self.path.parent / Path(self.meta["critic"]).name  # beside the model, never elsewhere
+                if not critic.is_file():
+                    raise ModelError(f"{self.path}: its critic {critic.name} is missing beside it")
+                self.critic = Critic(critic, threads)
 
-    # -------------------------------------------------------------- batch generation
-
-    def generate(self, count: int, seed: int = 0, noise_scale: float = 1.0,
-                 temperature: float = 1.0) -> np.ndarray:
-        """`count` independent sequences of MIDI pitches, shape (count, seq_len)."""
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        rng = np.random.default_rng(seed)
-        if self.kind == "sequence":
-            z = rng.standard_normal((count, self.seq_len, self.noise_dim)).astype(np.float32) * noise_scale
-            return self._run_sequence(z)
-        z = rng.standard_normal((count, self.noise_dim)).astype(np.float32) * noise_scale
-        state = self.initial_state(count)
-        return self._run_steps(z, state, np.full(count, self.bos, np.int64), self.seq_len, rng, temperature)[0]
-
-    def initial_state(self, batch: int = 1):
-        """(h, c, recall): zero LSTM state and, for a recall model, one empty Recall per line."""
-        shape = (self.layers, batch, self.hidden)
-        lines = [recall.Recall(self.recall) for _ in range(batch)] if self.recall else None
-        return np.zeros(shape, np.float32), np.zeros(shape, np.float32), lines
+    # -------------------------------------------------------------- the paper's model
 
     def _run_sequence(self, z: np.ndarray) -> np.ndarray:
         (y,) = self.session.run(None, {"noise": z})
         return decode(y, "pitch-linear")
 
-    def _run_steps(self, z, state, prev, steps, rng, temperature):
-        """`steps` sampled notes per line: (MIDI pitches, new state, last class fed back)."""
-        classes, state, prev = self._sample_steps(z, state, prev, steps, rng, temperature)
-        return decode(classes, self.encoding), state, prev
+    # -------------------------------------------------------------- streams
 
-    def _split(self, classes) -> tuple[np.ndarray, np.ndarray]:
-        """Sampled classes -> (MIDI pitches, together flags: the note starts with the one before)."""
-        if self.encoding == "pitch-onset-categorical":
-            keys, together = split_classes(classes)
-            return from_index(keys), together
-        return decode(classes, self.encoding), np.zeros(np.shape(classes), dtype=bool)
+    def stream(self, seed: int = 0, count: int = 1, noise_scale: float = 1.0, temperature: float = 1.0,
+               morph: float = 0.25, bias: np.ndarray | None = None, candidates: int | None = None):
+        """Yield phrases of `seq_len` notes forever, each continuing the last, for `count`
+        independent lines at once.
 
-    def _stepper(self, z, prev, h, c, hints: bool) -> Stepper:
-        return Stepper(self.session, z, prev, h, c, self.bos, hints)
-
-    def _sample_steps(self, z, state, prev, steps, rng, temperature):
-        h, c, lines = state
-        out = np.empty((len(z), steps), np.int64)
-        step = self._stepper(z, prev, h, c, hints=lines is not None)
-        rule = _CHORD_RULE if self.bos > N_PITCHES else None
-        for t in range(steps):
-            if t % GUMBEL_BLOCK == 0:
-                # Gumbel-max: argmax(logits/T + G) = argmax(logits + T*G) samples softmax(logits/T).
-                gumbel = (temperature * rng.gumbel(size=(min(GUMBEL_BLOCK, steps - t), len(z), self.bos))
-                          ).astype(np.float32)
-            if lines is not None:
-                step.recall[:] = [r.hints() for r in lines]
-            logits = step.run()
-            if rule is not None:
-                logits = logits + rule[_RULE_ROW[step.prev]]
-            idx = np.argmax(logits + gumbel[t % GUMBEL_BLOCK], axis=1)
-            out[:, t] = idx
-            step.prev[:] = idx
-            if lines is not None:
-                for r, k in zip(lines, (idx % N_PITCHES).tolist()):
-                    r.push(k)
-        return out, (step.h.copy(), step.c.copy(), lines), step.prev.copy()
-
-    def streams(self, count: int, sequences: int, seed: int = 0, noise_scale: float = 1.0,
-                temperature: float = 1.0, morph: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-        """`count` independent streams of `sequences` sequences each, made as `stream` makes one
-        (noise walk, state carried): (pitches, together flags), each [count, sequences * seq_len]."""
-        if count < 1 or sequences < 1:
-            raise ValueError(f"need at least one stream of one sequence, got {count} x {sequences}")
-        rng = np.random.default_rng(seed)
-        n = self.seq_len
-        shape = (count, n, self.noise_dim) if self.kind == "sequence" else (count, self.noise_dim)
-        z = rng.standard_normal(shape).astype(np.float32)
-        pitches = np.empty((count, sequences * n), np.int64)
-        together = np.zeros((count, sequences * n), bool)
-        if self.kind != "sequence":
-            state, prev = self.initial_state(count), np.full(count, self.bos, np.int64)
-        for k in range(sequences):
-            part = slice(k * n, (k + 1) * n)
-            scaled = (z * noise_scale).astype(np.float32)
-            if self.kind == "sequence":
-                pitches[:, part] = self._run_sequence(scaled)
-            else:
-                classes, state, prev = self._sample_steps(scaled, state, prev, n, rng, temperature)
-                pitches[:, part], together[:, part] = self._split(classes)
-            z = slerp_rows(z, rng.standard_normal(shape), morph).astype(np.float32)
-        return pitches, together
-
-    # -------------------------------------------------------------- endless stream
-
-    def stream(self, seed: int = 0, noise_scale: float = 1.0, temperature: float = 1.0,
-               morph: float = 0.25, length: int | None = None, chords: bool = False):
-        """Yield pitch sequences forever, each flowing from the last.
-
-        The noise walks by spherical interpolation (``morph`` = how far per
-        sequence), and a step model carries its LSTM state and last pitch across
-        sequence boundaries, so the music continues rather than restarting.
-        With ``chords``, yield (pitches, together) pairs: together[i] says note i
-        starts with the note before it (always False for models without chords).
+        A sequence model yields MIDI pitches [count, seq_len] (a preset times them). An event
+        model yields timed notes [count, seq_len, 4] (pitch, onset in beats from the stream's
+        start, duration in beats, velocity), carrying its LSTM state and bar position across
+        phrases. The noise walks by spherical interpolation, `morph` of the way per phrase.
+        `temperature` scales the model's recommended temperatures; `bias` [W] (events.WIDTH)
+        is added to the logits (masks, density); `candidates` overrides how many phrases the
+        critic chooses among (1 = no choice).
         """
         rng = np.random.default_rng(seed)
-        n = length or self.seq_len
-        if self.kind == "sequence":
-            shape = (1, n, self.noise_dim)
+        if not self.timed:
+            shape = (count, self.seq_len, self.noise_dim)
             z = rng.standard_normal(shape).astype(np.float32)
             while True:
-                pitches = self._run_sequence((z * noise_scale).astype(np.float32))[0]
-                yield (pitches, np.zeros(len(pitches), dtype=bool)) if chords else pitches
-                z = slerp(z, rng.standard_normal(shape), morph).astype(np.float32)
-        z = rng.standard_normal((1, self.noise_dim)).astype(np.float32)
-        state, prev = self.initial_state(1), np.full(1, self.bos, np.int64)
+                yield self._run_sequence((z * noise_scale).astype(np.float32))
+                z = slerp_rows(z, rng.standard_normal(shape), morph).astype(np.float32)
+        k = self.candidates if candidates is None else candidates
+        if not 1 <= k <= MAX_CANDIDATES:
+            raise ValueError(f"candidates should be 1-{MAX_CANDIDATES}, got {k}")
+        if k > 1 and self.critic is None:
+            raise ValueError(f"{self.path.name} has no critic to choose among {k} candidates")
+        lines = _Lines(self, count, k, rng)
+        bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
+        if bias.shape != (ev.WIDTH,):
+            raise ValueError(f"bias should have {ev.WIDTH} values, got shape {bias.shape}")
+        z = rng.standard_normal((count, self.noise_dim)).astype(np.float32)
+        temps = self.temperatures * temperature
         while True:
-            classes, state, prev = self._sample_steps((z * noise_scale).astype(np.float32), state, prev,
-                                                      n, rng, temperature)
-            pitches, together = self._split(classes[0])
-            yield (pitches, together) if chords else pitches
-            z = slerp(z, rng.standard_normal(z.shape), morph).astype(np.float32)
+            yield lines.phrase(np.repeat((z * noise_scale).astype(np.float32), k, axis=0), temps, bias)
+            z = slerp_rows(z, rng.standard_normal(z.shape), morph).astype(np.float32)
 
+
+class _Lines:
+    """The state of `count` event lines, each sampled as `k` candidates per phrase."""
+
+    def __init__(self, gen: Generator, count: int, k: int, rng):
+        self.gen, self.count, self.k, self.rng = gen, count, k, rng
+        shape = (gen.layers, count, gen.hidden)
+        self.h, self.c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        self.prev = np.tile(np.array([ev.START[a] for a in ev.ATTRS], np.int64), (count, 1))
+        self.grid = np.zeros(count, np.int64)  # grid steps from the stream's start to the last onset
+        self.started = False
+
+    def phrase(self, z, temps, bias) -> np.ndarray:
+        g, k, n = self.gen, self.k, self.gen.seq_len
+        rows = self.count * k
+        h, c = np.repeat(self.h, k, axis=1), np.repeat(self.c, k, axis=1)
+        prev, grid = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k)
+        b = np.repeat(bias[None], rows, axis=0)
+        p = slice(ev.OFFSETS["pitch"], ev.OFFSETS["pitch"] + ev.SIZES["pitch"])
+        allowed = np.flatnonzero(bias[p] > NEG / 2)
+        if not len(allowed):
+            raise ValueError("the bias forbids every key")
+        high = allowed.max()
+        scale = np.repeat(temps, [ev.SIZES[a] for a in ev.ATTRS]).astype(np.float32)
+        events = np.empty((rows, n, 4), np.int64)
+        where = np.empty((rows, n), np.int64)
+        for t in range(n):
+            # A chord climbs: with no allowed key above the last one, the next note cannot join it.
+            b[:, 0] = np.where((prev[:, 1] >= high) & (prev[:, 1] < ev.SIZES["pitch"]), NEG, bias[0])
+            # A stream starts on its first downbeat, so its first note sounds at once.
+            b[:, 1:ev.SIZES["step"]] = NEG if not self.started else bias[1:ev.SIZES["step"]]
+            self.started = True
+            gumbel = (self.rng.gumbel(size=(rows, ev.WIDTH)) * scale).astype(np.float32)
+            prev, h, c = g.session.run(None, {"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
+                                              "h": h, "c": c, "gumbel": gumbel, "bias": b})
+            grid = grid + prev[:, 0]
+            events[:, t], where[:, t] = prev, grid
+        pick = np.arange(self.count) * k
+        if k > 1:
+            scores = g.critic.score(events, where % ev.BAR_STEPS).reshape(self.count, k)
+            pick = pick + scores.argmax(1)
+        self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
+        return self.notes(events[pick], where[pick])
+
+    def notes(self, events, where) -> np.ndarray:
+        """Chosen events -> [count, n, 4] pitch, onset beats, duration beats, velocity."""
+        t = self.gen.tables
+        out = np.empty(events.shape, np.float64)
+        out[..., 0] = events[..., 1] + PITCH_LOW
+        out[..., 1] = where / t["steps_per_beat"]
+        out[..., 2] = np.asarray(t["duration_beats"])[events[..., 2]]
+        out[..., 3] = np.asarray(t["velocity_values"])[events[..., 3]]
+        return out

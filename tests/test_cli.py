@@ -52,17 +52,17 @@ def test_generate_count_writes_sequences_back_to_back(runner, tiny_run, tmp_path
     ons = [m for m in mido.MidiFile(out).tracks[1] if m.type == "note_on"]
     assert len(ons) == 2 * 32  # the tiny config makes 32-note sequences
     # one continuous line: what `play --seed 0 --preset raw` streams (the second continues the first)
+    from midigan.arrange import phrases
     from midigan.presets import load_preset
     from midigan.runtime import Generator
-    pr = load_preset("raw")
-    s = Generator(model).stream(seed=0, noise_scale=pr.noise_scale, temperature=pr.temperature, morph=pr.morph)
-    assert [m.note for m in ons] == [int(p) for _ in range(2) for p in next(s)]
+    s = phrases(Generator(model), load_preset("raw"), seed=0)
+    assert [m.note for m in ons] == [n.pitch for _ in range(2) for n in next(s)[0]]
 
 
 def test_info_and_presets(runner, tiny_run):
     _, model = tiny_run
     r = runner.invoke(main, ["info", str(model)])
-    assert r.exit_code == 0 and "format_version" in r.output and "pitch-categorical" in r.output
+    assert r.exit_code == 0 and "format_version" in r.output and "note-event" in r.output
     r = runner.invoke(main, ["presets"])
     assert r.exit_code == 0 and "nocturne" in r.output and "raw" in r.output
 

@@ -12,9 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from midigan.training.train import load_checkpoint  # noqa: E402
+from midigan.training.checkpoint import load_checkpoint  # noqa: E402
 
-CFG = 'base = "tiny"\nepochs = 8\nsteps_per_epoch = 4\npretrain_epochs = 3\n'
+CFG = 'base = "tiny"\nmle_steps = 20\nadv_steps = 12\nval_every = 4\n'
+STEPS = 32
 
 
 @pytest.mark.slow
@@ -30,15 +31,15 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, tiny_corpus):
     out = tmp_path / "killed"
     ckpt = out / "checkpoint.pt"
     rng = random.Random(7)
-    kills, epochs_seen = 0, []
+    kills, steps_seen = 0, []
     for attempt in range(60):
-        if ckpt.exists() and load_checkpoint(ckpt)["epoch"] == 8:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] == STEPS:
             if kills >= 5:
                 break
             # A fast machine finished before five kills (or a kill landed after the last
             # checkpoint): go again from scratch, so every run here is killed five times.
             shutil.rmtree(out)
-            epochs_seen = []
+            steps_seen = []
         cmd = [sys.executable, "-m", "midigan", "train", str(tiny_corpus), "--out", str(out), "--quiet"]
         cmd += ["--resume"] if ckpt.exists() else ["--config", str(cfg)]
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -50,14 +51,14 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, tiny_corpus):
         err = p.communicate(timeout=300)[1].decode()
         if ckpt.exists():
             ck = load_checkpoint(ckpt)  # never corrupt: it loads and has every key
-            epochs_seen.append(ck["epoch"])
+            steps_seen.append(ck["step"])
         assert p.returncode in (0, -signal.SIGKILL), err
     assert kills >= 5
-    assert load_checkpoint(ckpt)["epoch"] == 8
+    assert load_checkpoint(ckpt)["step"] == STEPS
     assert not list(out.glob("*.tmp"))
-    assert epochs_seen == sorted(epochs_seen)  # progress is never lost
+    assert steps_seen == sorted(steps_seen)  # progress is never lost
     a, b = load_checkpoint(ref), load_checkpoint(ckpt)
-    for part in ("generator", "discriminator"):
+    for part in ("generator", "best_generator", "discriminator"):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
     rows = (out / "log.csv").read_text().strip().splitlines()[1:]
-    assert [int(r.split(",")[0]) for r in rows] == list(range(1, 33))
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, STEPS + 1))

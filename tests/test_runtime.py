@@ -1,4 +1,5 @@
 """The torch-free runtime: model checks, generation, determinism."""
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,56 +12,95 @@ from midigan.runtime import Generator, ModelError, read_metadata, slerp, slerp_r
 from .conftest import relabel_onnx
 
 
-def test_generate_shapes_range_and_determinism(tiny_run):
+def test_stream_shapes_range_continuation_and_determinism(tiny_run):
     _, path = tiny_run
     gen = Generator(path)
-    a = gen.generate(3, seed=7)
-    assert a.shape == (3, gen.seq_len)
-    assert a.min() >= 21 and a.max() <= 108
-    assert np.array_equal(a, gen.generate(3, seed=7))
-    assert not np.array_equal(a, gen.generate(3, seed=8))
-    with pytest.raises(ValueError, match="count"):
-        gen.generate(0)
-
-
-def test_stream_continues_and_is_deterministic(tiny_run):
-    _, path = tiny_run
-    gen = Generator(path)
-    s1, s2 = gen.stream(seed=1, morph=0.2), gen.stream(seed=1, morph=0.2)
+    s1, s2 = gen.stream(seed=1, count=3), gen.stream(seed=1, count=3)
     a = [next(s1) for _ in range(3)]
     b = [next(s2) for _ in range(3)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert all(len(x) == gen.seq_len for x in a)
+    assert not np.array_equal(a[0], next(gen.stream(seed=2, count=3)))
+    notes = np.concatenate(a, axis=1)  # three phrases of each line, back to back
+    assert notes.shape == (3, 3 * gen.seq_len, 4)
+    assert notes[..., 0].min() >= 21 and notes[..., 0].max() <= 108
+    assert (np.diff(notes[..., 1], axis=1) >= 0).all()  # onsets never go back, across phrases too
+    assert (notes[:, 0, 1] == 0).all()  # a stream starts with a note at once
+    assert np.isin(notes[..., 2], gen.tables["duration_beats"]).all()
+    assert np.isin(notes[..., 3], gen.tables["velocity_values"]).all()
+    chord = np.diff(notes[..., 1], axis=1) == 0
+    assert (np.diff(notes[..., 0], axis=1)[chord] > 0).all()  # a chord's keys climb
 
 
-class FixedLogits:
-    """Stands in for the runtime's Stepper: the same logits every step, the state untouched."""
+class FakeStep:
+    """Stands in for the event graph: argmax(L + bias + gumbel) per attribute, fixed logits L."""
 
-    def __init__(self, logits, z, prev, h, c, hints):
-        self.logits = np.tile(np.asarray(logits, np.float32), (len(z), 1))
-        self.prev, self.h, self.c = np.array(prev), h, c
-        self.recall = np.zeros((len(z), 3), np.int64) if hints else None
+    def __init__(self, logits):
+        self.logits = logits
 
-    def run(self):
-        return self.logits.copy()
+    def run(self, _names, feed):
+        from midigan import events as ev
+        x = self.logits + feed["bias"] + feed["gumbel"]
+        picks = [np.argmax(x[:, ev.OFFSETS[a]:ev.OFFSETS[a] + ev.SIZES[a]], axis=1) for a in ev.ATTRS]
+        return np.stack(picks, axis=1), feed["h"], feed["c"]
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 1.5])
 def test_sampling_follows_the_tempered_softmax(tiny_run, temperature):
-    """Each note is drawn from softmax(logits / T): counts over many lines match it."""
+    """Each attribute is drawn from softmax((logits + bias) / T): counts over many notes match it."""
+    from midigan import events as ev
     gen = Generator(tiny_run[1])
-    logits = np.full(gen.bos, -np.inf)
-    logits[[3, 40, 41, 87]] = np.log([0.1, 0.2, 0.3, 0.4])
-    gen._stepper = lambda *args, **kwargs: FixedLogits(logits, *args, **kwargs)
-    n, steps = 2000, 3
-    z = np.zeros((n, gen.noise_dim), np.float32)
-    classes, _, _ = gen._sample_steps(z, gen.initial_state(n), np.full(n, gen.bos), steps,
-                                      np.random.default_rng(0), temperature)
-    p = np.exp(np.where(np.isfinite(logits), logits / temperature, -np.inf))
+    logits = np.full(ev.WIDTH, -1e9, np.float32)
+    keys = ev.OFFSETS["pitch"] + np.array([3, 40, 41, 87])
+    logits[keys] = np.log([0.1, 0.2, 0.3, 0.4])
+    logits[ev.OFFSETS["step"] + 6] = logits[ev.OFFSETS["duration"]] = logits[ev.OFFSETS["velocity"]] = 0
+    gen.session = FakeStep(logits)
+    notes = np.concatenate([next(gen.stream(seed=0, count=500, temperature=temperature, candidates=1))
+                            for _ in range(2)], axis=1)
+    t = temperature * gen.temperatures[1]
+    p = np.exp(np.log([0.1, 0.2, 0.3, 0.4]) / t)
     p /= p.sum()
-    counts = np.bincount(classes.ravel(), minlength=gen.bos) / classes.size
-    assert set(np.flatnonzero(counts)) == {3, 40, 41, 87}
-    assert np.abs(counts - p).max() < 4 * np.sqrt(0.25 / classes.size)
+    counts = np.array([(notes[..., 0] == 21 + k).mean() for k in (3, 40, 41, 87)])
+    assert counts.sum() == pytest.approx(1)
+    assert np.abs(counts - p).max() < 4 * np.sqrt(0.25 / notes[..., 0].size)
+
+
+def test_bias_masks_keys_and_chords_never_get_stuck(tiny_run):
+    """Forbidden keys are never sampled; a chord cannot need a key above the highest allowed one."""
+    from midigan import events as ev
+    gen = Generator(tiny_run[1])
+    bias = np.zeros(ev.WIDTH, np.float32)
+    allowed = np.array([30, 31, 35])  # key indices
+    bias[ev.OFFSETS["pitch"]:ev.OFFSETS["pitch"] + 88] = -1e9
+    bias[ev.OFFSETS["pitch"] + allowed] = 0
+    notes = next(gen.stream(seed=3, count=8, bias=bias))
+    assert set(np.unique(notes[..., 0]).astype(int) - 21) <= set(allowed)
+    chord = np.diff(notes[..., 1], axis=1) == 0
+    assert (np.diff(notes[..., 0], axis=1)[chord] > 0).all()
+    with pytest.raises(ValueError, match="every key"):
+        next(gen.stream(bias=np.full(ev.WIDTH, -1e9, np.float32)))
+
+
+def test_the_critic_picks_the_phrase_it_scores_highest(tiny_run):
+    """candidates = k: k phrases are sampled from the same state, and the line continues with
+    the one the critic scores highest (here a stand-in critic that likes high keys)."""
+    gen = Generator(tiny_run[1])
+    seen = []
+
+    class HighKeys:
+        def score(self, events, pos):
+            seen.append(events.copy())
+            return events[..., 1].mean(axis=1).astype(np.float32)
+    gen.critic = HighKeys()
+    stream = gen.stream(seed=5, count=2, candidates=4)
+    first = next(stream)
+    cands = seen[0].reshape(2, 4, gen.seq_len, 4)
+    best = cands[..., 1].mean(axis=2).argmax(axis=1)
+    for line in range(2):
+        assert np.array_equal(first[line, :, 0] - 21, cands[line, best[line], :, 1])
+    one = next(Generator(tiny_run[1]).stream(seed=5, count=2, candidates=1))
+    assert first[..., 0].mean() > one[..., 0].mean() - 1e-9
+    with pytest.raises(ValueError, match="candidates"):
+        next(gen.stream(candidates=0))
 
 
 def test_metadata_is_checked(tiny_run, tmp_path):
@@ -77,6 +117,22 @@ def test_metadata_is_checked(tiny_run, tmp_path):
         Generator(relabel_onnx(path, tmp_path / "noseq.onnx", seq_len=None))
     with pytest.raises(ModelError, match="unknown encoding"):
         Generator(relabel_onnx(path, tmp_path / "enc.onnx", encoding="words"))
+    with pytest.raises(ModelError, match="attributes"):
+        Generator(relabel_onnx(path, tmp_path / "attr.onnx", attributes="pitch,step,duration,velocity"))
+    tables = json.loads(meta["event_tables"])
+    with pytest.raises(ModelError, match="steps_per_beat"):
+        Generator(relabel_onnx(path, tmp_path / "grid.onnx", event_tables=json.dumps({**tables, "steps_per_beat": 48})))
+    with pytest.raises(ModelError, match="velocity_values"):
+        Generator(relabel_onnx(path, tmp_path / "vel.onnx",
+                               event_tables=json.dumps({**tables, "velocity_values": [200] * 32})))
+    with pytest.raises(ModelError, match="temperature"):
+        Generator(relabel_onnx(path, tmp_path / "temp.onnx", sampling='{"candidates": 1}'))
+    with pytest.raises(ModelError, match="not JSON"):
+        Generator(relabel_onnx(path, tmp_path / "json.onnx", sampling="hot"))
+    with pytest.raises(ModelError, match="critic.*missing"):
+        Generator(relabel_onnx(path, tmp_path / "alone.onnx"))  # its critic stayed behind
+    with pytest.raises(ModelError, match="is a critic"):
+        Generator(path.with_name(path.stem + "-critic.onnx"))
 
 
 def test_not_a_model(tmp_path):

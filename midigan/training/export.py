@@ -1,4 +1,10 @@
-"""Checkpoint -> one self-describing ONNX file, checked against torch before it is kept."""
+"""Checkpoint -> self-describing ONNX files, checked against torch before they are kept.
+
+An event model exports two graphs: the generator's step (OUTPUT.onnx) and, when its
+config samples several candidate phrases, the discriminator that picks among them
+(OUTPUT-critic.onnx, named in the generator's metadata). The seed model exports its
+one sequence graph.
+"""
 from __future__ import annotations
 
 import datetime
@@ -9,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import recall, runtime
+from .. import events as ev
+from .. import runtime
 from ..files import write_atomic
-from ..encoding import N_PITCHES, PITCH_HIGH, PITCH_LOW
+from ..music import PITCH_HIGH, PITCH_LOW
+from .checkpoint import load_checkpoint
 from .config import Config, make_config
 from .model import build
-from .train import load_checkpoint
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -22,54 +29,54 @@ PIANO_MIDI_DE = "Bernd Krueger, www.piano-midi.de, CC BY-SA 3.0 DE"
 
 
 class _Step(torch.nn.Module):
-    """The exported graph of a categorical generator: one step, state in and out."""
+    """The exported graph of an event generator: one sampled note, state in and out."""
 
     def __init__(self, G):
         super().__init__()
         self.G = G
 
-    def forward(self, noise, prev, h, c):
-        return self.G.step(noise, prev, h, c)
-
-
-class _RecallStep(_Step):
-    """The same, for a generator fed recall hints (midigan/recall.py)."""
-
-    def forward(self, noise, prev, hint, h, c):
-        return self.G.step(noise, prev, h, c, hint)
+    def forward(self, noise, prev, pos, h, c, gumbel, bias):
+        return self.G.step(noise, prev, pos, h, c, gumbel, bias)
 
 
 def _example(cfg: Config, batch: int, seed: int = 0):
+    """Inputs for tracing and for the parity check, in runtime.IO's order."""
     g = torch.Generator().manual_seed(seed)
     if cfg.model == "scalar":
         return (torch.randn(batch, cfg.seq_len, cfg.noise_dim, generator=g),)
     shape = (cfg.layers, batch, cfg.hidden)
-    noise = torch.randn(batch, cfg.noise_dim, generator=g)
-    prev = torch.randint(0, N_PITCHES * (2 if cfg.chords else 1) + 1, (batch,), generator=g)
-    hint = (torch.randint(0, N_PITCHES + 1, (batch, len(recall.KINDS)), generator=g),) if cfg.recall else ()
-    return (noise, prev, *hint, torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5)
+    prev = torch.stack([torch.randint(0, ev.SIZES[a] + 1, (batch,), generator=g) for a in ev.ATTRS], dim=1)
+    gumbel = -torch.log(-torch.log(torch.rand(batch, ev.WIDTH, generator=g).clamp_min(1e-9)))
+    return (torch.randn(batch, cfg.noise_dim, generator=g), prev,
+            torch.randint(0, ev.BAR_STEPS, (batch,), generator=g),
+            torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5,
+            gumbel, torch.zeros(batch, ev.WIDTH))
 
 
-def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
+def _critic_example(batch: int, steps: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    events = torch.stack([torch.randint(0, ev.SIZES[a], (batch, steps), generator=g) for a in ev.ATTRS], dim=-1)
+    return events, torch.randint(0, ev.BAR_STEPS, (batch, steps), generator=g)
+
+
+def metadata(cfg: Config, ck: dict, command: str, critic: str = "") -> dict[str, str]:
+    """What the runtime needs to decode and sample the model, and where it came from."""
     corpus = ck["corpus"]
     credit = PIANO_MIDI_DE if "piano-midi" in corpus.get("name", "") else "see the training corpus's licence"
-    return {
+    meta = {
         "format": runtime.FORMAT,
         "format_version": str(runtime.FORMAT_VERSION),
+        "output": "sequence" if cfg.model == "scalar" else "event",
+        "encoding": "pitch-linear" if cfg.model == "scalar" else "note-event",
         "seq_len": str(cfg.seq_len),
         "noise_dim": str(cfg.noise_dim),
         "pitch_low": str(PITCH_LOW),
         "pitch_high": str(PITCH_HIGH),
-        "encoding": ("pitch-linear" if cfg.model == "scalar" else
-                     "pitch-onset-categorical" if cfg.chords else "pitch-categorical"),
-        "output": "sequence" if cfg.model == "scalar" else "step-recall" if cfg.recall else "step",
         "hidden_size": str(cfg.hidden),
         "num_layers": str(cfg.layers),
         "config": cfg.name,
-        "config_json": json.dumps({k: v for k, v in ck["config"].items()}, sort_keys=True),
-        **({"recall_window": str(cfg.recall), "recall_hints": ",".join(recall.KINDS)} if cfg.recall else {}),
+        "config_json": json.dumps(ck["config"], sort_keys=True),
         "seed": str(cfg.seed),
-        "epochs": str(ck["epoch"]),
         "steps": str(ck["step"]),
         "training_corpus": corpus.get("name", ""),
         "training_corpus_stats": json.dumps(corpus, sort_keys=True),
@@ -79,58 +86,93 @@ def metadata(cfg: Config, ck: dict, command: str) -> dict[str, str]:
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch_version": torch.__version__,
     }
+    if cfg.model == "event":
+        meta["attributes"] = ",".join(ev.ATTRS)
+        meta["event_tables"] = json.dumps(ev.tables())
+        meta["sampling"] = json.dumps({"temperature": {a: cfg.temperature for a in ev.ATTRS},
+                                       "candidates": cfg.candidates if critic else 1})
+        if critic:
+            meta["critic"] = critic
+    return meta
 
 
-def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
-    """Export, check parity with onnxruntime, then move into place. Returns (max diff, bytes)."""
+def _save(module, example, names, dyn, meta: dict, tmp: Path) -> None:
     import onnx
+
+    # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.
+    with warnings.catch_warnings():  # tracer chatter about LSTM batch sizes: h/c are inputs here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(tmp), input_names=list(names[0]), output_names=list(names[1]),
+                          dynamic_axes=dyn, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    model = onnx.load(str(tmp))
+    onnx.helper.set_model_props(model, meta)
+    model.doc_string = "midigan: see metadata_props for what this graph is and how to decode it"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp), save_as_external_data=False)
+
+
+def _parity(module, example, names, tmp: Path) -> float:
+    """Largest difference between torch and onnxruntime on the same inputs; integer outputs
+    (sampled notes) must agree exactly."""
     import onnxruntime as ort
 
-    ck = load_checkpoint(checkpoint)
-    cfg = make_config(ck["config"], Config())
-    G, _ = build(cfg)
-    G.load_state_dict(ck["generator"])
-    G.eval()
-    output = Path(output)
+    with torch.no_grad():
+        want = module(*example)
+    want = [want] if isinstance(want, torch.Tensor) else list(want)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: t.numpy() for n, t in zip(names[0], example)})
+    diff = 0.0
+    for w, o in zip(want, got):
+        if w.dtype == torch.int64 and not np.array_equal(w.numpy(), o):
+            return float("inf")
+        diff = max(diff, float(np.max(np.abs(w.numpy().astype(np.float64) - o))))
+    return diff
 
-    if cfg.model == "scalar":
-        module, names = G, runtime.IO["sequence"]
-        dyn = {"noise": {0: "batch", 1: "steps"}, "pitch": {0: "batch", 1: "steps"}}
-    else:
-        kind = "step-recall" if cfg.recall else "step"
-        module, names = (_RecallStep if cfg.recall else _Step)(G), runtime.IO[kind]
-        dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
-               "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}}
-        if cfg.recall:
-            dyn["recall"] = {0: "batch"}
+
+def _write(output: Path, module, example, check, names, dyn, meta: dict, load=None) -> float:
+    """Export, check parity at another batch size and that `load` (the runtime) accepts the
+    file, then move it into place: nothing half-written or unreadable replaces anything."""
     diffs = []
 
     def write(tmp: Path) -> None:
-        # The TorchScript exporter maps nn.LSTM onto ONNX's LSTM operator: one fused op per layer.
-        with warnings.catch_warnings():  # tracer chatter about LSTM batch sizes: h/c are inputs here
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, _example(cfg, 2), str(tmp), input_names=list(names[0]),
-                              output_names=list(names[1]), dynamic_axes=dyn, opset_version=OPSET,
-                              dynamo=False, do_constant_folding=True)
-        model = onnx.load(str(tmp))
-        onnx.helper.set_model_props(model, metadata(cfg, ck, command))
-        model.doc_string = "midigan generator: see metadata_props for how to decode it"
-        onnx.checker.check_model(model)
-        onnx.save(model, str(tmp), save_as_external_data=False)
-
-        # Parity: the same inputs through torch and onnxruntime, at a batch size not used above.
-        example = _example(cfg, 3, seed=1)
-        with torch.no_grad():
-            want = module(*example)
-        want = [want] if isinstance(want, torch.Tensor) else list(want)
-        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {n: t.numpy() for n, t in zip(names[0], example)})
-        diff = max(float(np.max(np.abs(w.numpy() - o))) for w, o in zip(want, got))
-        diffs.append(diff)
-        if not diff <= TOLERANCE:
-            raise RuntimeError(f"torch and onnxruntime disagree by {diff:.2e} (> {TOLERANCE:g}); "
+        _save(module, example, names, dyn, meta, tmp)
+        diffs.append(_parity(module, check, names, tmp))
+        if not diffs[-1] <= TOLERANCE:
+            raise RuntimeError(f"torch and onnxruntime disagree by {diffs[-1]:.2e} (> {TOLERANCE:g}); "
                                "nothing written")
-        runtime.Generator(tmp)  # the runtime itself must accept what we ship
+        if load:
+            load(tmp)
+    write_atomic(output, write)
+    return diffs[0]
 
-    write_atomic(output, write)  # checked before it replaces anything
-    return diffs[0], output.stat().st_size
+
+def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
+    """Export a checkpoint's shipped generator (and its critic). Returns (max diff, bytes of OUTPUT)."""
+    ck = load_checkpoint(checkpoint)
+    cfg = make_config(ck["config"], Config())
+    G, D = build(cfg)
+    G.load_state_dict(ck["best_generator"])
+    D.load_state_dict(ck["discriminator"])
+    G.eval(), D.eval()
+    output = Path(output)
+    if cfg.model == "scalar":
+        diff = _write(output, G, _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["sequence"],
+                      {"noise": {0: "batch", 1: "steps"}, "pitch": {0: "batch", 1: "steps"}},
+                      metadata(cfg, ck, command), runtime.Generator)  # the runtime must accept what we ship
+        return diff, output.stat().st_size
+
+    critic = ""
+    diffs = []
+    if cfg.candidates > 1 and ck["step"] > cfg.mle_steps:
+        critic = output.with_name(output.stem + "-critic.onnx")
+        batch = {0: "batch", 1: "steps"}
+        diffs.append(_write(critic, D, _critic_example(2, 12), _critic_example(3, 20, seed=1),
+                            runtime.IO["critic"], {"events": batch, "pos": batch, "score": {0: "batch"}},
+                            {**metadata(cfg, ck, command), "output": "critic"}))
+        critic = critic.name
+    b = {1: "batch"}
+    dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "pos": {0: "batch"}, "h": b, "c": b,
+           "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b}
+    diffs.append(_write(output, _Step(G), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
+                        dyn, metadata(cfg, ck, command, critic), runtime.Generator))
+    return max(diffs), output.stat().st_size

@@ -1,0 +1,88 @@
+"""The note-event encoding: timed notes <-> the four class indices a model samples per note.
+
+Each note is one event of four attributes, sampled in this order (ATTRS):
+
+- ``step``: grid steps (1/24 beat) from the previous onset to this one, 0..96;
+  0 means "struck with the note before" (a chord is written low to high).
+  Longer rests are clipped to one bar (4 beats).
+- ``pitch``: the piano key, 0..87.
+- ``duration``: one of DURATION_CLASSES log-spaced lengths, 1/24 beat to 16 beats.
+- ``velocity``: one of VELOCITY_CLASSES bins of 4 MIDI velocities.
+
+A model's ONNX metadata carries these tables (``tables()``), so the runtime decodes
+what the model was trained on and refuses a file whose tables it cannot read.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .music import GRID_STEPS_PER_BEAT, N_PITCHES, PITCH_LOW
+
+ATTRS = ("step", "pitch", "duration", "velocity")
+MAX_STEP = 4 * GRID_STEPS_PER_BEAT  # a bar of 4/4: longer rests are clipped to it
+BAR_STEPS = 4 * GRID_STEPS_PER_BEAT  # the model is told each onset's place in a 4-beat bar
+DURATION_CLASSES = 32
+DURATION_MAX_STEPS = 16 * GRID_STEPS_PER_BEAT
+VELOCITY_CLASSES = 32
+SIZES = {"step": MAX_STEP + 1, "pitch": N_PITCHES, "duration": DURATION_CLASSES,
+         "velocity": VELOCITY_CLASSES}
+START = {a: n for a, n in SIZES.items()}  # each attribute's 'no previous note' index: one past its classes
+OFFSETS = dict(zip(ATTRS, np.cumsum([0] + [SIZES[a] for a in ATTRS])[:-1].tolist()))
+WIDTH = sum(SIZES.values())  # the attributes' logits side by side, in ATTRS order
+
+
+def duration_edges() -> np.ndarray:
+    """Class boundaries in grid steps (DURATION_CLASSES - 1 of them), geometric: ~20 % apart."""
+    return np.geomspace(1, DURATION_MAX_STEPS, DURATION_CLASSES + 1)[1:-1]
+
+
+def duration_values() -> np.ndarray:
+    """Each duration class's length in beats: the geometric middle of its bounds."""
+    b = np.geomspace(1, DURATION_MAX_STEPS, DURATION_CLASSES + 1)
+    return np.sqrt(b[:-1] * b[1:]) / GRID_STEPS_PER_BEAT
+
+
+def velocity_values() -> np.ndarray:
+    """Each velocity class's MIDI velocity: the middle of its bin of 4."""
+    return np.clip(np.arange(VELOCITY_CLASSES) * 4 + 2, 1, 127)
+
+
+def tables() -> dict[str, list]:
+    """What decodes each attribute, as the ONNX metadata stores it."""
+    return {"steps_per_beat": GRID_STEPS_PER_BEAT, "step_classes": SIZES["step"], "bar_steps": BAR_STEPS,
+            "duration_beats": [round(float(v), 6) for v in duration_values()],
+            "velocity_values": [int(v) for v in velocity_values()]}
+
+
+def quantise(pitches, starts, durations, velocities):
+    """Notes onto the grid: onsets rounded to 1/24 beat, then re-sorted (onset, pitch) so
+    a chord reads low to high; a key struck twice at one grid onset is kept once."""
+    q = np.rint(np.asarray(starts, np.float64) * GRID_STEPS_PER_BEAT).astype(np.int64)
+    p = np.asarray(pitches, np.int64)
+    order = np.lexsort((p, q))
+    q, p = q[order], p[order]
+    keep = np.r_[True, (np.diff(q) != 0) | (np.diff(p) != 0)]
+    idx = order[keep]
+    return p[keep], q[keep], np.asarray(durations, np.float64)[idx], np.asarray(velocities, np.int64)[idx]
+
+
+def encode(pitches, starts, durations, velocities) -> tuple[np.ndarray, np.ndarray]:
+    """Timed notes (starts and durations in beats) -> (events int64 [n, 4] in ATTRS order,
+    grid position of each onset in the bar [n]). The first step counts from its bar's start."""
+    p, q, d, v = quantise(pitches, starts, durations, velocities)
+    step = np.minimum(np.diff(q, prepend=q[:1] - q[:1] % BAR_STEPS), MAX_STEP)
+    dur = np.searchsorted(duration_edges(), d * GRID_STEPS_PER_BEAT)
+    vel = np.clip(v // 4, 0, VELOCITY_CLASSES - 1)
+    events = np.stack([step, p - PITCH_LOW, dur, vel], axis=1).astype(np.int64)
+    return events, q % BAR_STEPS
+
+
+def decode(events, start: float = 0.0, table: dict | None = None):
+    """Events [n, 4] -> (MIDI pitches, onsets in beats from `start`, durations in beats, velocities).
+
+    The first event's step counts from `start`; `table`: a model's tables() (default: this module's)."""
+    t = table or tables()
+    e = np.asarray(events, np.int64).reshape(-1, 4)
+    onsets = start + np.cumsum(e[:, 0]) / t["steps_per_beat"]
+    return (e[:, 1] + PITCH_LOW, onsets, np.asarray(t["duration_beats"])[e[:, 2]],
+            np.asarray(t["velocity_values"])[e[:, 3]])
