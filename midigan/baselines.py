@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .encoding import PITCH_HIGH, PITCH_LOW
+from .music import PITCH_HIGH, PITCH_LOW
 from .music import GRID_STEPS_PER_BEAT
 
 MAX_IOI_STEPS = 96  # inter-onset steps (1/24 beat) a baseline draws: up to 4 beats

@@ -87,8 +87,10 @@ def main():
 @click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature, overriding the preset.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Also draw a piano roll PNG here.")
+@click.option("--candidates", type=int, default=None,
+              help="Phrases the model's critic chooses among for each one kept (1 = no choice) [default: the model's].")
 @friendly
-def generate(output, model, count, seed, preset, bpm, temperature, plot):
+def generate(output, model, count, seed, preset, bpm, temperature, plot, candidates):
     """Generate piano music into a MIDI file."""
     from .arrange import phrases, to_midi_file
     from .presets import load_preset, override
@@ -101,7 +103,7 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot):
     pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
     gen = Generator(model)
     # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
-    stream = phrases(gen, pr, seed=seed)
+    stream = phrases(gen, pr, seed=seed, candidates=candidates)
     notes = [n for _ in range(count) for n in next(stream)[0]]
     mf = to_midi_file(notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))
@@ -320,10 +322,12 @@ def export(checkpoint, output):
               help="Also judge windows 8 and 16 sequences deep into continued streams.")
 @click.option("--seed-model", type=click.Path(dir_okay=False), default=None,
               help="The paper-design model for its calibration row [default: the shipped seed.onnx].")
+@click.option("--candidates", type=int, default=None,
+              help="Phrases the model's critic chooses among (1 = no choice: the ablation) [default: the model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @friendly
 def evaluate(source, reference, split, train_dir, preset, temperature, count, splits, seed, baselines, streams,
-             seed_model, as_json):
+             seed_model, candidates, as_json):
     """Judge a model (ONNX) or a MIDI folder against held-out real piano music."""
     from .evaluate import evaluate as run_evaluate, format_table
 
@@ -331,6 +335,7 @@ def evaluate(source, reference, split, train_dir, preset, temperature, count, sp
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     res = run_evaluate(source, reference, train_dir, split=split, preset=preset, count=count, seed=seed,
                        splits=splits, temperature=temperature, baselines=baselines, seed_model=seed_model,
+                       candidates=candidates,
                        streams=streams, progress=None if as_json else (lambda m: click.echo(f"... {m}", err=True)))
     click.echo(json.dumps(res, indent=2) if as_json else format_table(res))
 

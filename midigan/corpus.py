@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .encoding import PITCH_HIGH, PITCH_LOW
+from .music import PITCH_HIGH, PITCH_LOW
 from .files import write_atomic
 from .splits import SPLITS, assign_splits
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from . import events as ev
-from .encoding import PITCH_HIGH, PITCH_LOW, decode
+from .encoding import denormalize
+from .music import PITCH_HIGH, PITCH_LOW
 from .files import data_dir
 
 FORMAT = "midigan"
@@ -215,7 +216,7 @@ class Generator:
 
     def _run_sequence(self, z: np.ndarray) -> np.ndarray:
         (y,) = self.session.run(None, {"noise": z})
-        return decode(y, "pitch-linear")
+        return denormalize(y)
 
     # -------------------------------------------------------------- streams
 

@@ -78,3 +78,47 @@ def test_chord_flags_strike_notes_together():
     assert [n.start for n in plain] == [0, 0.5, 1.5]
     # a flag on the very first note has nothing to join: it starts the line
     assert [n.start for n in Arranger(pr).arrange([50, 53], [True, True])] == [0, 0]
+
+
+def test_sampling_bias_masks_scale_and_range_and_density_favours_short_steps():
+    from midigan import events as ev
+    from midigan.arrange import allowed_keys, sampling_bias
+
+    pr = make_preset({"key": "D", "scale": "dorian", "low": 50, "high": 74, "density": 1.0})
+    b = sampling_bias(pr)
+    keys = b[ev.OFFSETS["pitch"]:ev.OFFSETS["pitch"] + 88]
+    ok = np.flatnonzero(keys == 0) + 21
+    assert ok.min() >= 50 and ok.max() <= 74 and set(ok % 12) == {2, 4, 5, 7, 9, 11, 0}
+    assert np.array_equal(allowed_keys(pr)[21:109], keys == 0)
+    steps = b[:ev.SIZES["step"]]
+    assert steps[0] == 0 and np.all(np.diff(steps[1:]) < 0)  # chords untouched; shorter gaps favoured
+    assert np.all(sampling_bias(make_preset({}))[:ev.SIZES["step"]] == 0)
+
+
+def test_shape_notes_rescales_velocity_swings_and_quantises():
+    from midigan.arrange import shape_notes
+
+    notes = np.array([[60, 0.0, 0.5, 1], [62, 0.5, 0.5, 127], [64, 1.04, 0.5, 64], [67, 1.04, 0.5, 64]])
+    plain = shape_notes(notes, make_preset({}))
+    assert [(n.pitch, n.start, n.velocity) for n in plain] == [(60, 0, 1), (62, 0.5, 127), (64, 1.04, 64), (67, 1.04, 64)]
+    pr = make_preset({"velocity_low": 40, "velocity_high": 80, "swing": 0.2, "step": "1/8", "quantise": "1/16"})
+    out = shape_notes(notes, pr)
+    assert [n.velocity for n in out] == [40, 80, 60, 60]
+    assert [round(n.start, 3) for n in out] == [0, 0.6, 1.0, 1.0]  # the off-beat eighth swung; a chord stays one
+
+
+def test_phrases_follow_the_preset_with_a_timed_model(tiny_run):
+    """play/generate's notes from an event model: keys in the preset's scale and range, chords
+    struck together and climbing; with timing = "preset", the preset's grid instead."""
+    from midigan.arrange import phrases
+    from midigan.runtime import Generator
+
+    gen = Generator(tiny_run[1])
+    pr = make_preset({"key": "A", "scale": "minor", "low": 57, "high": 81})
+    stream = phrases(gen, pr, seed=2)
+    notes = [n for _ in range(3) for n in next(stream)[0]]
+    assert len(notes) == 3 * gen.seq_len and notes[0].start == 0
+    assert all(57 <= n.pitch <= 81 and n.pitch % 12 in {9, 11, 0, 2, 4, 5, 7} for n in notes)
+    assert all(a.start <= b.start for a, b in zip(notes, notes[1:]))
+    fixed = next(phrases(gen, make_preset({"timing": "preset", "step": "1/16", "chords": False}), seed=2))[0]
+    assert [n.start for n in fixed] == [0.25 * i for i in range(gen.seq_len)]

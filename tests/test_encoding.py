@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from midigan import encoding as enc
+from midigan import events as ev
 
 
 def test_linear_round_trip_every_key():
@@ -20,34 +21,33 @@ def test_linear_decode_tolerates_noise_and_clips():
     assert enc.denormalize([-5.0, 5.0]).tolist() == [enc.PITCH_LOW, enc.PITCH_HIGH]
 
 
-def test_categorical_round_trip():
-    keys = np.arange(enc.PITCH_LOW, enc.PITCH_HIGH + 1)
-    idx = enc.to_index(keys)
-    assert idx.tolist() == list(range(88))
-    assert np.array_equal(enc.from_index(idx), keys)
-    assert np.array_equal(enc.decode(idx, "pitch-categorical"), keys)
-
-
 @pytest.mark.parametrize("bad", [20, 109, 0, 127])
 def test_off_piano_pitch_is_an_error(bad):
     with pytest.raises(ValueError, match=str(bad)):
         enc.normalize([60, bad])
 
 
-def test_unknown_encoding():
-    with pytest.raises(ValueError, match="unknown encoding"):
-        enc.decode([0.0], "midi-bytes")
-    with pytest.raises(ValueError):
-        enc.from_index([88])
+def test_events_round_trip_on_the_grid():
+    """Notes on the 1/24-beat grid come back with the same keys and onsets; durations and
+    velocities within their classes' resolution; a chord reads low to high with step 0."""
+    pitches = [60, 64, 67, 48, 72, 72, 50]
+    starts = [0.5, 0.5, 0.5, 1.0, 1.0 + 1 / 3, 2.25, 9.0]  # a rest over two bars is clipped to one
+    durations = [0.5, 0.5, 0.45, 2.0, 1 / 24, 0.25, 3.0]
+    velocities = [80, 70, 75, 40, 127, 1, 64]
+    events, pos = ev.encode(pitches, starts, durations, velocities)
+    assert events[:, 0].tolist() == [12, 0, 0, 12, 8, 22, 96]  # grid steps; the first from its bar's start
+    assert pos.tolist() == [12, 12, 12, 24, 32, 54, 24]
+    p, on, d, v = ev.decode(events)
+    assert p.tolist() == pitches
+    assert on[:6].tolist() == pytest.approx(starts[:6])
+    assert np.all(np.abs(np.log(d / np.array(durations))) < np.log(1.2))  # classes ~20 % apart
+    assert np.all(np.abs(v - velocities) <= 3)
+    assert ev.SIZES == {"step": 97, "pitch": 88, "duration": 32, "velocity": 32}
+    assert ev.WIDTH == 249 and list(ev.OFFSETS.values()) == [0, 97, 185, 217]
 
 
-def test_onset_categorical_classes():
-    """pitch-onset-categorical: class = key + 88 * (starts with the note before)."""
-    classes = np.array([[0, 88 + 4, 88 + 7, 87, 175]])
-    keys, together = enc.split_classes(classes)
-    assert keys.tolist() == [[0, 4, 7, 87, 87]]
-    assert together.tolist() == [[False, True, True, False, True]]
-    assert enc.decode(classes, "pitch-onset-categorical").tolist() == [[21, 25, 28, 108, 108]]
-    assert enc.N_CLASSES == {"pitch-categorical": 88, "pitch-onset-categorical": 176}
-    with pytest.raises(ValueError, match="class index outside 0-175"):
-        enc.split_classes([176])
+def test_events_quantise_sorts_chords_and_drops_doubled_keys():
+    """Onsets a hair apart become one chord, written low to high; a key struck twice at one
+    grid onset is kept once."""
+    events, _ = ev.encode([67, 60, 64, 60], [1.001, 1.0, 0.999, 1.0], [1, 1, 1, 1], [60, 61, 62, 63])
+    assert (events[:, 1] + 21).tolist() == [60, 64, 67] and events[:, 0].tolist() == [24, 0, 0]

@@ -265,7 +265,9 @@ class FakeGen:
     def __init__(self, fail_after=None, error=None, length=16):
         self.fail_after, self.error, self.length = fail_after, error, length
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
+    timed = False  # a pitch model: the preset times its notes
+
+    def stream(self, seed=0, count=1, noise_scale=1.0, temperature=1.0, morph=0.25):
         rng = np.random.default_rng(seed)
         i = 0
         while True:
@@ -273,7 +275,7 @@ class FakeGen:
                 raise self.error
             i += 1
             s = rng.integers(48, 84, self.length)
-            yield (s, np.zeros(self.length, dtype=bool)) if chords else s
+            yield s[None]
 
 
 def fast_preset(**kw):

@@ -39,12 +39,14 @@ class FakeGen:
         self.seqs = seqs or [np.arange(60, 68) + i for i in range(1000)]
         self.fail_after, self.error = fail_after, error
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
+    timed = False  # a pitch model: the preset times its notes
+
+    def stream(self, seed=0, count=1, noise_scale=1.0, temperature=1.0, morph=0.25):
         for i, s in enumerate(self.seqs):
             if self.fail_after is not None and i >= self.fail_after:
                 raise self.error
             s = np.asarray(s)
-            yield (s, np.zeros(len(s), dtype=bool)) if chords else s
+            yield s[None]
 
 
 class FakeSync:

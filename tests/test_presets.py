@@ -37,6 +37,12 @@ def test_step_beats():
     ({"velocity": True}, "velocity"),
     ({"chords": "yes"}, "chords = 'yes' is invalid \\(expected true or false\\)"),
     ({"low": 60, "high": 65}, "high"),
+    ({"timing": "free"}, "timing"),
+    ({"density": 5.0}, "density"),
+    ({"quantise": "1/0"}, "quantise"),
+    ({"quantise": "2"}, "quantise"),
+    ({"velocity_low": 0}, "velocity_low"),
+    ({"velocity_low": 90, "velocity_high": 80}, "velocity_high"),
 ])
 def test_bad_values_name_the_key(data, needle):
     with pytest.raises(ValueError, match=needle):

@@ -189,3 +189,12 @@ def test_shipped_model_metadata_round_trips_into_a_trainable_config():
     notes = next(g.stream(seed=0, count=2, candidates=1))
     assert notes.shape == (2, g.seq_len, 4) and notes[..., 0].min() >= 21 and notes[..., 0].max() <= 108
     assert "/tmp/" not in g.meta["training_command"] + g.meta["export_command"]
+
+
+def test_chord_rule_lets_a_chord_only_climb():
+    """Step 0 (struck with the note before): keys at or below that note are forbidden, since a
+    chord is written low to high; after the start (key 88) or with a step, anything goes."""
+    from midigan.training.model import chord_rule
+    r = chord_rule(torch.tensor([0, 0, 5]), torch.tensor([40, 88, 40]))
+    assert (r[0, :41] < -1e8).all() and (r[0, 41:] == 0).all()
+    assert (r[1] == 0).all() and (r[2] == 0).all()

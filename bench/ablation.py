@@ -1,0 +1,66 @@
+"""The adversarial ablation: each model with its critic's vote (its own `candidates`) and without
+it (candidates = 1, the same generator: adversarial weight 0), judged by `midigan evaluate` on the
+validation split. Prints one row per model and arm, then the paired difference over models.
+
+    python bench/ablation.py runs/default.onnx runs/seed2.onnx runs/seed3.onnx \
+        --reference ../shared/corpus/piano-midi-de --count 1000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+from midigan.evaluate import evaluate
+from midigan.runtime import Generator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", help="ONNX generators (each with its critic beside it)")
+    ap.add_argument("--reference", required=True, help="corpus folder; its validation split is the reference")
+    ap.add_argument("--count", type=int, default=1000, help="windows a side")
+    ap.add_argument("--seed", type=int, default=0, help="generation and judge seed")
+    ap.add_argument("--preset", default="piano", help="preset the models are sampled with")
+    ap.add_argument("--json", default=None, help="also write every result here")
+    a = ap.parse_args()
+
+    measures = (("timed", lambda r: r["neural"]["timed"]["accuracy"]),
+                ("pitch", lambda r: r["neural"]["pitch"]["accuracy"]),
+                ("rhythm", lambda r: r["features"]["rhythm"]),
+                ("dynamics", lambda r: r["features"]["dynamics"]),
+                ("untargeted", lambda r: r["features"]["untargeted"]))
+    print(f"validation split, {a.count} windows a side, preset {a.preset}, seed {a.seed}")
+    print(f"{'model':<28}{'candidates':>11}" + "".join(f"{m:>12}" for m, _ in measures) + f"{'s':>7}")
+    results, diffs = [], {m: [] for m, _ in measures}
+    for path in a.models:
+        k = Generator(path).candidates
+        row = {}
+        for arm in (k, 1):
+            t0 = time.time()
+            res = evaluate(path, a.reference, split="validation", preset=a.preset, count=a.count, seed=a.seed,
+                           baselines=False, streams=False, candidates=arm)
+            r = res["rows"][0]
+            row[arm] = {m: f(r) for m, f in measures}
+            results.append({"model": path, "candidates": arm, **row[arm],
+                            "timed_se": r["neural"]["timed"]["se"], "pitch_se": r["neural"]["pitch"]["se"]})
+            se = r["neural"]["timed"]["se"]
+            print(f"{path[-28:]:<28}{arm:>11}" + "".join(f"{row[arm][m]:>12.3f}" for m, _ in measures)
+                  + f"{time.time() - t0:>7.0f}   (timed se {se:.3f})", flush=True)
+        for m, _ in measures:
+            diffs[m].append(row[k][m] - row[1][m])
+    n = len(a.models)
+    print(f"\npaired difference, with the critic's vote minus without (mean over {n} models, SE = sd/sqrt(n)):")
+    for m, _ in measures:
+        d = diffs[m]
+        mean = sum(d) / n
+        se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else float("nan")
+        print(f"  {m:<11}{mean:+.3f}  (SE {se:.3f}; per model {', '.join(f'{x:+.3f}' for x in d)})")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
