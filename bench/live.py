@@ -7,9 +7,11 @@ Prints figures only (no asserts):
    120 BPM sixteenths, and 1,000 events/s;
 2. the same as received by a JACK client (private jackd, dummy driver, period 64);
 3. time from process start to the first note-on received (`python -m midigan play`).
-Without --model it uses export/default.onnx, else any export/*.onnx, else a
-numpy stand-in generator (the in-process figures) and a tiny ONNX stand-in
-built with the onnx package (the subprocess figures).
+Without --model it uses export/default.onnx, else any export/*.onnx the runtime
+reads, else a numpy stand-in generator (the in-process figures) and a tiny ONNX
+stand-in built with the onnx package (the subprocess figures). The in-process runs
+time the notes by the preset's grid (timing = "preset"), even for an event model,
+so the events/s figures hold.
 """
 from __future__ import annotations
 
@@ -37,30 +39,52 @@ REALTIME = "--no-realtime" not in sys.argv
 
 
 class NumpyGen:
-    """A generator stand-in: random pitches, cheap, with the runtime's stream() signature."""
+    """A generator stand-in: random pitches, cheap, with the runtime's stream() signature
+    for a pitch (sequence) model: [count, n] per phrase."""
 
-    def stream(self, seed=0, noise_scale=1.0, temperature=1.0, morph=0.25, chords=False):
+    timed = False
+
+    def stream(self, seed=0, count=1, noise_scale=1.0, temperature=1.0, morph=0.25):
         rng = np.random.default_rng(seed)
         while True:
-            s = rng.integers(40, 90, 64)
-            yield (s, np.zeros(64, dtype=bool)) if chords else s
+            pitches = rng.integers(40, 90, 64)
+            yield pitches[None]
 
 
 def find_model(arg):
+    """--model, else export/default.onnx, else any export/*.onnx: the first one this runtime
+    reads as a generator (an older format or a critic graph is passed over)."""
     if arg:
         return Path(arg)
+    from midigan.runtime import ModelError, read_metadata
+
     export = ROOT / "export"
     found = sorted(export.glob("*.onnx")) if export.is_dir() else []
     if export / "default.onnx" in found:
-        return export / "default.onnx"
-    return found[0] if found else None
+        found.remove(export / "default.onnx")
+        found.insert(0, export / "default.onnx")
+    for path in found:
+        try:
+            if read_metadata(path)["output"] != "critic":
+                return path
+        except ModelError:
+            pass
+    return None
 
 
 def stand_in_onnx(path: Path) -> Path | None:
+    """The tests' tiny 'sequence' stand-in, stamped with this runtime's format version."""
     try:
         sys.path.insert(0, str(ROOT / "tests"))
+        import onnx
         from test_live_jack import _tiny_onnx
-        return _tiny_onnx(path)
+
+        from midigan.runtime import FORMAT_VERSION
+        m = onnx.load(str(_tiny_onnx(path)))
+        props = {p.key: p.value for p in m.metadata_props}
+        onnx.helper.set_model_props(m, {**props, "format_version": str(FORMAT_VERSION)})
+        onnx.save(m, str(path))
+        return path
     except BaseException:  # pytest.skip raises a BaseException when onnx is missing
         return None
 
@@ -68,7 +92,8 @@ def stand_in_onnx(path: Path) -> Path | None:
 def scenario(name, events_per_s=None):
     """(preset, bpm): '120' = 120 BPM sixteenths; 'fast' = 1,000 events/s (500 notes/s)."""
     pr = load_preset("raw")
-    pr = dataclasses.replace(pr, step="1/16", gate=0.5, velocity=100, channel=1)
+    # The preset's grid times every note (an event model's keys, one per step: no chords).
+    pr = dataclasses.replace(pr, step="1/16", gate=0.5, velocity=100, channel=1, timing="preset", chords=False)
     if name == "120":
         return pr, 120.0
     # 1/16 steps: notes/s = bpm / 60 * 4; two events (on, off) per note.
@@ -170,7 +195,7 @@ def expected_pitches(n):
     """The pitches NumpyGen (seed 0) makes, in order: the raw preset leaves 40..89 as is."""
     out, stream = [], NumpyGen().stream(seed=0)
     while len(out) < n:
-        out.extend(int(p) for p in next(stream))
+        out.extend(int(p) for p in next(stream)[0])
     return out
 
 

@@ -135,9 +135,11 @@ def main():
 
     tmp = Path(tempfile.mkdtemp(prefix="midigan-soak-"))
     preset = tmp / "soak.toml"
+    # One note per grid slot, what the drop/duplicate count checks: an event model's keys on
+    # the preset's grid (timing = "preset"), not its own onsets and chords.
     preset.write_text(f'description = "soak"\nbpm = {a.bpm}\nstep = "{a.step}"\ngate = {a.gate}\n'
                       f'velocity = 100\nhumanize = 0\naccent = 0\nchannel = 1\n'
-                      'chords = false\n')  # one note per grid slot: what the drop/duplicate count checks
+                      'chords = false\ntiming = "preset"\n')
     jack_log = open(tmp / "jackd.log", "w")
     jackd = start_jack(f"midigan-soak-{os.getpid()}", a.period, a.rate, not a.no_realtime,
                        not a.async_server, jack_log, a.port_max)

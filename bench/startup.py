@@ -36,13 +36,17 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--model", default=None)
     a = ap.parse_args()
+    import live  # bench/live.py: model lookup, private JACK server and a recording client
+
+    model = live.find_model(a.model)  # export/default.onnx unless this runtime refuses it
+    if model is None:
+        sys.exit("no model this runtime reads in export/: pass --model PATH")
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         torch_t = wall([py, "-c", "import torch"], a.runs)
         deps_t = wall([py, "-c", "import onnxruntime, numpy, mido, rtmidi, click"], a.runs)
-        gen_cmd = [py, "-m", "midigan", "generate", "--count", "1", "-o", str(Path(tmp) / "x.mid")]
-        if a.model:
-            gen_cmd += ["--model", a.model]
+        gen_cmd = [py, "-m", "midigan", "generate", "--count", "1", "-o", str(Path(tmp) / "x.mid"),
+                   "--model", str(model)]
         gen_t = wall(gen_cmd, a.runs)
     print(f"python -c 'import torch':                      {fmt(torch_t)}")
     print(f"import onnxruntime, numpy, mido, rtmidi, click: {fmt(deps_t)}")
@@ -50,14 +54,12 @@ def main():
     print(f"  -> generate is {statistics.median(torch_t) / statistics.median(gen_t):.1f}x faster than "
           "importing torch alone")
 
-    import live  # bench/live.py: private JACK server and a recording client
-    from midigan.runtime import default_model_path
     jackd = live.start_jack()
     if jackd is None:
         print("first note: jackd not installed or did not start; skipped")
         return
     try:
-        live.first_note(Path(a.model) if a.model else default_model_path(), runs=a.runs)
+        live.first_note(model, runs=a.runs)
     finally:
         jackd.terminate()
         jackd.wait(5)

@@ -173,6 +173,8 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
     b = {1: "batch"}
     dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "pos": {0: "batch"}, "h": b, "c": b,
            "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b}
-    diffs.append(_write(output, _Step(G), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
+    # eval(): the exporter restores the wrapper's training flag afterwards, and with it G's
+    # (dropout on would make the parity check compare different samples).
+    diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
                         dyn, metadata(cfg, ck, command, critic), runtime.Generator))
     return max(diffs), output.stat().st_size

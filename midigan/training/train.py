@@ -19,7 +19,6 @@ import math
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -49,20 +48,8 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
     Windows = EventWindows if cfg.model == "event" else PitchWindows
     data = Windows(corpus.split("train"), cfg.seq_len)
     val = Windows(corpus.split("validation"), cfg.seq_len) if cfg.model == "event" else None
-
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    G, D = (m.to(dev) for m in build(cfg))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
-    g = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data and noise: one stream per rank
-    step, best_nll, best = 0, math.inf, copy.deepcopy(G.state_dict())
-    if ck is not None:
-        G.load_state_dict(ck["generator"]), D.load_state_dict(ck["discriminator"])
-        opt_g.load_state_dict(ck["opt_g"]), opt_d.load_state_dict(ck["opt_d"])
-        if len(ck["rng"]) != world:
-            raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
-        g.set_state(ck["rng"][rank])
-        step, best_nll, best = ck["step"], ck["best_nll"], ck["best_generator"]
+    G, D, opt_g, opt_d, g = _build(cfg, dev, rank)
+    step, best_nll, best = _restore(ck, G, D, opt_g, opt_d, g, rank, world)
     # DDP averages gradients across ranks in backward; sampling bypasses the wrapper (no gradient).
     Gp, Dp = (torch.nn.parallel.DistributedDataParallel(m) for m in (G, D)) if world > 1 else (G, D)
     total = cfg.mle_steps + cfg.adv_steps
@@ -213,6 +200,29 @@ def _val_accuracy(cfg, G, D, val, dev) -> float:
 
 
 # ---------------------------------------------------------------- set-up
+
+def _build(cfg: Config, dev, rank: int):
+    """(G, D, their Adam optimisers, the run's random stream) for a fresh run."""
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    G, D = (m.to(dev) for m in build(cfg))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data and noise: one stream per rank
+    return G, D, opt_g, opt_d, g
+
+
+def _restore(ck, G, D, opt_g, opt_d, g, rank: int, world: int):
+    """Load a checkpoint into the run (weights, optimisers, random stream): (step, best NLL,
+    best generator); a fresh run's are (0, inf, its initial weights)."""
+    if ck is None:
+        return 0, math.inf, copy.deepcopy(G.state_dict())
+    G.load_state_dict(ck["generator"]), D.load_state_dict(ck["discriminator"])
+    opt_g.load_state_dict(ck["opt_g"]), opt_d.load_state_dict(ck["opt_d"])
+    if len(ck["rng"]) != world:
+        raise ValueError(f"the checkpoint was written by {len(ck['rng'])} process(es), not {world}")
+    g.set_state(ck["rng"][rank])
+    return ck["step"], ck["best_nll"], ck["best_generator"]
+
 
 def _open_run(out: Path, resume: bool):
     if resume:
