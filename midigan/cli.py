@@ -100,6 +100,7 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot, candida
         raise click.BadParameter(f"must be at least 1, got {count}", param_hint="--count")
     if seed < 0:
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
+    _check_candidates(candidates)
     pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
     gen = Generator(model)
     # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
@@ -163,9 +164,11 @@ def presets_cmd():
 @click.option("--sync", "sync", default=None, metavar="PORT",
               help="Follow MIDI clock (tempo, Start/Stop/Continue, song position) from input PORT; "
                    "'virtual' creates an input called 'midigan clock'.")
+@click.option("--candidates", type=int, default=None,
+              help="Phrases the model's critic chooses among for each one played (1 = no choice) [default: the model's].")
 @click.option("--quiet", is_flag=True, help="No status line.")
 @friendly
-def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet):
+def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, candidates, quiet):
     """Play generated piano live on a MIDI port until Ctrl-C (or --bars)."""
     from .player import StopOnSignals
 
@@ -173,13 +176,20 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
     # command cleanly, and one during the release cannot cut it short.
     with StopOnSignals() as stop:
         reason, sent = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
-                             quiet, stop)
+                             quiet, stop, candidates)
         if not quiet:
             sys.stderr.write("\n")
             click.echo(f"stopped ({reason}): {sent} notes sent, all released", err=True)
 
 
-def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop):
+def _check_candidates(candidates) -> None:
+    from .runtime import MAX_CANDIDATES
+
+    if candidates is not None and not 1 <= candidates <= MAX_CANDIDATES:
+        raise click.BadParameter(f"must be 1-{MAX_CANDIDATES}, got {candidates}", param_hint="--candidates")
+
+
+def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop, candidates):
     import contextlib
 
     from .player import Player
@@ -189,6 +199,7 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
 
     if virtual and port_name:
         raise click.UsageError("use either --virtual NAME or --port NAME, not both")
+    _check_candidates(candidates)
     if bars is not None and bars < 1:
         raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
     if channel is not None:
@@ -210,8 +221,11 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
             click.echo(f"playing {pr.name} on {port.name!r} ({port.api}), seed {seed}"
                        + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
                        + "; Ctrl-C stops", err=True)
+        if candidates and candidates > 1 and gen.critic is None:
+            raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
+                                     param_hint="--candidates")
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
-                        status=None if quiet else status, stop_event=stop)
+                        status=None if quiet else status, stop_event=stop, candidates=candidates)
         return player.run(), player.sent
 
 

@@ -42,8 +42,8 @@ class Producer:
     player releases its notes and re-raises it in the main thread.
     """
 
-    def __init__(self, generator, preset, seed: int = 0, ahead: int = 3):
-        self.generator, self.preset, self.seed = generator, preset, seed
+    def __init__(self, generator, preset, seed: int = 0, ahead: int = 3, candidates: int | None = None):
+        self.generator, self.preset, self.seed, self.candidates = generator, preset, seed, candidates
         self.queue: queue.Queue = queue.Queue(maxsize=ahead)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="midigan-producer", daemon=True)
@@ -64,7 +64,7 @@ class Producer:
     def _run(self):
         pr = self.preset
         try:
-            for (notes,) in phrases(self.generator, pr, self.seed):
+            for (notes,) in phrases(self.generator, pr, self.seed, candidates=self.candidates):
                 if self.stopped.is_set() or not self._put(notes):
                     return
             self._put(RuntimeError("the generator's stream ended"))
@@ -108,7 +108,7 @@ class Player:
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
                  status=None, stop_event: StopFlag | None = None, ahead: int = 3,
-                 realtime: bool = False):
+                 realtime: bool = False, candidates: int | None = None):
         self.port, self.preset, self.sync = port, preset, sync
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
         self.bpm = float(bpm if bpm is not None else preset.bpm)
@@ -119,7 +119,7 @@ class Player:
         self.end_beat = bars * BEATS_PER_BAR if bars else math.inf
         self.now, self.sleep, self.spin = now, sleep, spin
         self.status, self.realtime = status, realtime
-        self.producer = Producer(generator, preset, seed, ahead)
+        self.producer = Producer(generator, preset, seed, ahead, candidates)
         # Relocating keeps the arranger's swing pairs and beats where they were (a timed
         # model's bars: it knows each onset's place in the bar).
         self.grid = (float(BEATS_PER_BAR) if getattr(generator, "timed", False) else

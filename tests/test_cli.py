@@ -79,6 +79,8 @@ def test_corpus_command(runner, tiny_corpus):
     (["generate", "--preset", "nope"], "unknown preset 'nope'"),
     (["generate", "--bpm", "0"], "bpm"),
     (["generate", "--model", "missing.onnx"], "no such model file"),
+    (["generate", "--candidates", "0"], "must be 1-64"),
+    (["play", "--candidates", "65", "--bars", "1"], "must be 1-64"),
     (["info", "missing.onnx"], "no such model file"),
     (["corpus", "no/such/folder"], "no such folder"),
     (["export", "missing.pt", "-o", "x.onnx"], "no checkpoint"),
