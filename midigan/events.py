@@ -77,12 +77,23 @@ def encode(pitches, starts, durations, velocities) -> tuple[np.ndarray, np.ndarr
     return events, q % BAR_STEPS
 
 
-def decode(events, start: float = 0.0, table: dict | None = None):
-    """Events [n, 4] -> (MIDI pitches, onsets in beats from `start`, durations in beats, velocities).
-
-    The first event's step counts from `start`; `table`: a model's tables() (default: this module's)."""
+def to_notes(events, grid, table: dict | None = None) -> np.ndarray:
+    """Events [..., 4] at grid positions [...] (steps from a stream's start) -> float64 [..., 4]:
+    MIDI pitch, onset in beats, duration in beats, velocity. `table`: a model's tables()
+    (default: this module's)."""
     t = table or tables()
+    e = np.asarray(events, np.int64)
+    out = np.empty(e.shape, np.float64)
+    out[..., 0] = e[..., 1] + PITCH_LOW
+    out[..., 1] = np.asarray(grid) / t["steps_per_beat"]
+    out[..., 2] = np.asarray(t["duration_beats"])[e[..., 2]]
+    out[..., 3] = np.asarray(t["velocity_values"])[e[..., 3]]
+    return out
+
+
+def decode(events, start: float = 0.0, table: dict | None = None):
+    """Events [n, 4] -> (MIDI pitches, onsets in beats from `start`, durations in beats, velocities);
+    the first event's step counts from `start`."""
     e = np.asarray(events, np.int64).reshape(-1, 4)
-    onsets = start + np.cumsum(e[:, 0]) / t["steps_per_beat"]
-    return (e[:, 1] + PITCH_LOW, onsets, np.asarray(t["duration_beats"])[e[:, 2]],
-            np.asarray(t["velocity_values"])[e[:, 3]])
+    notes = to_notes(e, np.cumsum(e[:, 0]), table)
+    return (notes[:, 0].astype(np.int64), start + notes[:, 1], notes[:, 2], notes[:, 3].astype(np.int64))

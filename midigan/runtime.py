@@ -297,14 +297,4 @@ class _Lines:
             scores = g.critic.score(events, where % ev.BAR_STEPS).reshape(self.count, k)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
-        return self.notes(events[pick], where[pick])
-
-    def notes(self, events, where) -> np.ndarray:
-        """Chosen events -> [count, n, 4] pitch, onset beats, duration beats, velocity."""
-        t = self.gen.tables
-        out = np.empty(events.shape, np.float64)
-        out[..., 0] = events[..., 1] + PITCH_LOW
-        out[..., 1] = where / t["steps_per_beat"]
-        out[..., 2] = np.asarray(t["duration_beats"])[events[..., 2]]
-        out[..., 3] = np.asarray(t["velocity_values"])[events[..., 3]]
-        return out
+        return ev.to_notes(events[pick], where[pick], g.tables)
