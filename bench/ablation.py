@@ -1,6 +1,7 @@
-"""The adversarial ablation: each model with its critic's vote (its own `candidates`) and without
-it (candidates = 1, the same generator: adversarial weight 0), judged by `midigan evaluate` on the
-validation split. Prints one row per model and arm, then the paired difference over models.
+"""The adversarial ablation: each model with its critic's vote (its own `candidates`, at one or more
+critic temperatures) and without it (candidates = 1, the same generator: adversarial weight 0),
+judged by `midigan evaluate` on the validation split. Prints one row per model and arm, then the
+paired difference over models.
 
     python bench/ablation.py runs/default.onnx runs/seed2.onnx runs/seed3.onnx \
         --reference ../shared/corpus/piano-midi-de --count 1000
@@ -23,6 +24,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1000, help="windows a side")
     ap.add_argument("--seed", type=int, default=0, help="generation and judge seed")
     ap.add_argument("--preset", default="piano", help="preset the models are sampled with")
+    ap.add_argument("--candidates", type=int, default=None, help="phrases the critic chooses among [the model's]")
+    ap.add_argument("--critic-temperatures", default=None,
+                    help="comma-separated: each is an arm (0 = the best-scored phrase) [the model's]")
     ap.add_argument("--json", default=None, help="also write every result here")
     a = ap.parse_args()
 
@@ -32,31 +36,38 @@ def main() -> None:
                 ("dynamics", lambda r: r["features"]["dynamics"]),
                 ("untargeted", lambda r: r["features"]["untargeted"]))
     print(f"validation split, {a.count} windows a side, preset {a.preset}, seed {a.seed}")
-    print(f"{'model':<28}{'candidates':>11}" + "".join(f"{m:>12}" for m, _ in measures) + f"{'s':>7}")
-    results, diffs = [], {m: [] for m, _ in measures}
+    print(f"{'model':<24}{'K':>5}{'t':>6}" + "".join(f"{m:>12}" for m, _ in measures) + f"{'s':>7}")
+    results, diffs = [], {}
     for path in a.models:
-        k = Generator(path).candidates
+        gen = Generator(path)
+        k = a.candidates or gen.candidates
+        temps = ([float(t) for t in a.critic_temperatures.split(",")] if a.critic_temperatures
+                 else [gen.critic_temperature])
         row = {}
-        for arm in (k, 1):
+        for arm in [(k, t) for t in temps] + [(1, 0.0)]:
             t0 = time.time()
             res = evaluate(path, a.reference, split="validation", preset=a.preset, count=a.count, seed=a.seed,
-                           baselines=False, streams=False, candidates=arm)
+                           baselines=False, streams=False, candidates=arm[0], critic_temperature=arm[1])
             r = res["rows"][0]
             row[arm] = {m: f(r) for m, f in measures}
-            results.append({"model": path, "candidates": arm, **row[arm],
+            results.append({"model": path, "candidates": arm[0], "critic_temperature": arm[1], **row[arm],
                             "timed_se": r["neural"]["timed"]["se"], "pitch_se": r["neural"]["pitch"]["se"]})
             se = r["neural"]["timed"]["se"]
-            print(f"{path[-28:]:<28}{arm:>11}" + "".join(f"{row[arm][m]:>12.3f}" for m, _ in measures)
+            print(f"{path[-24:]:<24}{arm[0]:>5}{arm[1]:>6g}" + "".join(f"{row[arm][m]:>12.3f}" for m, _ in measures)
                   + f"{time.time() - t0:>7.0f}   (timed se {se:.3f})", flush=True)
-        for m, _ in measures:
-            diffs[m].append(row[k][m] - row[1][m])
+        for arm in row:
+            if arm != (1, 0.0):
+                for m, _ in measures:
+                    diffs.setdefault(arm, {}).setdefault(m, []).append(row[arm][m] - row[(1, 0.0)][m])
     n = len(a.models)
-    print(f"\npaired difference, with the critic's vote minus without (mean over {n} models, SE = sd/sqrt(n)):")
-    for m, _ in measures:
-        d = diffs[m]
-        mean = sum(d) / n
-        se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else float("nan")
-        print(f"  {m:<11}{mean:+.3f}  (SE {se:.3f}; per model {', '.join(f'{x:+.3f}' for x in d)})")
+    for arm, per in diffs.items():
+        print(f"\npaired difference, {arm[0]} candidates at critic temperature {arm[1]:g} minus no choice "
+              f"(mean over {n} models, SE = sd/sqrt(n)):")
+        for m, _ in measures:
+            d = per[m]
+            mean = sum(d) / n
+            se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else float("nan")
+            print(f"  {m:<11}{mean:+.3f}  (SE {se:.3f}; per model {', '.join(f'{x:+.3f}' for x in d)})")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -84,12 +84,14 @@ def shape_notes(notes: np.ndarray, preset: Preset) -> list[Note]:
     return [Note(float(s), float(d), int(p), int(v)) for p, s, d, v in zip(pitch, start, dur, vel)]
 
 
-def phrases(generator, preset: Preset, seed: int = 0, count: int = 1, candidates: int | None = None):
+def phrases(generator, preset: Preset, seed: int = 0, count: int = 1, candidates: int | None = None,
+            critic_temperature: float | None = None):
     """Yield, phrase after phrase, `count` lists of Notes (one per independent line): what
     `play` sends and `generate` writes. Each phrase continues the last. `candidates`: how many
     phrases an event model's critic chooses among (None: the model's recommendation)."""
     timed = generator.timed and preset.timing == "model"
-    extra = {"bias": sampling_bias(preset), "candidates": candidates} if generator.timed else {}
+    extra = ({"bias": sampling_bias(preset), "candidates": candidates, "critic_temperature": critic_temperature}
+             if generator.timed else {})
     stream = generator.stream(seed=seed, count=count, noise_scale=preset.noise_scale,
                               temperature=preset.temperature, morph=preset.morph, **extra)
     arrangers = [Arranger(preset, seed + i) for i in range(count)]

@@ -304,12 +304,25 @@ def train(folder, out, config, seed, resume, device, quiet):
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True,
               help="ONNX file to write.")
+@click.option("--temperature", type=float, default=None,
+              help="Recommended sampling temperature stored in the model [default: the config's].")
+@click.option("--candidates", type=int, default=None,
+              help="Recommended phrases the critic chooses among [default: the config's].")
+@click.option("--critic-temperature", type=float, default=None,
+              help="Recommended critic temperature (0 = its best-scored phrase) [default: 0].")
 @friendly
-def export(checkpoint, output):
-    """Export a checkpoint's generator to a self-describing ONNX file."""
+def export(checkpoint, output, temperature, candidates, critic_temperature):
+    """Export a checkpoint's generator (and critic) to self-describing ONNX files."""
     from .training.export import export_onnx
 
-    diff, size = export_onnx(checkpoint, output, command=" ".join(["midigan"] + sys.argv[1:]))
+    _check_candidates(candidates)
+    if temperature is not None and not 0.05 <= temperature <= 4:
+        raise click.BadParameter(f"must be 0.05-4, got {temperature}", param_hint="--temperature")
+    if critic_temperature is not None and not 0 <= critic_temperature <= 100:
+        raise click.BadParameter(f"must be 0-100, got {critic_temperature}", param_hint="--critic-temperature")
+    diff, size = export_onnx(checkpoint, output, command=" ".join(["midigan"] + sys.argv[1:]),
+                             sampling={"temperature": temperature, "candidates": candidates,
+                                       "critic_temperature": critic_temperature})
     click.echo(f"wrote {output} ({size / 1e6:.2f} MB); torch vs onnxruntime max abs diff {diff:.2e}")
 
 

@@ -86,7 +86,7 @@ def stream_material(name: str, kind: str, streams: list[np.ndarray]) -> Material
 
 
 def model_streams(path, preset, count: int, sequences: int, seed: int, temperature=None,
-                  candidates=None) -> list[np.ndarray]:
+                  candidates=None, critic_temperature=None) -> list[np.ndarray]:
     """`count` streams of `sequences` phrases from an ONNX model, steered by the preset:
     what `play` would send, as (n, 4) note arrays."""
     from .arrange import notes_array, phrases
@@ -95,7 +95,8 @@ def model_streams(path, preset, count: int, sequences: int, seed: int, temperatu
 
     if temperature is not None:
         preset = override(preset, temperature=temperature)
-    stream = phrases(Generator(path), preset, seed=seed, count=count, candidates=candidates)
+    stream = phrases(Generator(path), preset, seed=seed, count=count, candidates=candidates,
+                     critic_temperature=critic_temperature)
     lines = [[] for _ in range(count)]
     for _ in range(sequences):
         for line, notes in zip(lines, next(stream)):
@@ -145,7 +146,8 @@ def score(m: Material, ref: Material, train_index, *, seed: int, splits: int, de
 
 def evaluate(source, reference, train=None, *, split: str = "validation", preset: str = "piano",
              count: int = 1000, seed: int = 0, splits: int = 3, temperature=None, baselines: bool = True,
-             seed_model=None, streams: bool = True, candidates=None, progress=None) -> dict:
+             seed_model=None, streams: bool = True, candidates=None, critic_temperature=None,
+             progress=None) -> dict:
     """Score a model (an ONNX file) or a folder of MIDI files against one split of real music.
 
     reference: a corpus folder; its `split` pieces are the reference. train: the training
@@ -176,7 +178,8 @@ def evaluate(source, reference, train=None, *, split: str = "validation", preset
     train_index = (train_ngrams(train_seqs), train_seqs)
     pr = load_preset(preset)
     sequences = max(DEPTHS) if streams else LONG // WINDOW
-    rows = [_source_material(source, pr, count, sequences, seed, temperature, candidates, rng, say)]
+    rows = [_source_material(source, pr, count, sequences, seed, temperature, (candidates, critic_temperature),
+                             rng, say)]
     if baselines:
         rows += _calibration(ref_pieces, train_pieces, source, count, sequences, seed, rng, seed_model, say)
     out = []
@@ -185,7 +188,7 @@ def evaluate(source, reference, train=None, *, split: str = "validation", preset
         out.append(score(m, m.against or ref, train_index, seed=seed, splits=splits, deep=streams))
     return {
         "source": str(source), "reference": str(reference), "split": split, "preset": pr.name,
-        "temperature": pr.temperature if temperature is None else float(temperature), "candidates": candidates,
+        "temperature": pr.temperature if temperature is None else float(temperature), "candidates": candidates, "critic_temperature": critic_temperature,
         "reference_pieces": len(ref_pieces), "reference_windows": int(len(ref.notes)),
         "reference_long_windows": int(len(ref.long)), "train_pieces": len(train_pieces),
         "window": WINDOW, "long_window": LONG, "count": count, "seed": seed, "splits": splits,
@@ -211,14 +214,14 @@ def _check_args(source, count, splits, temperature, split):
         raise ValueError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
 
 
-def _source_material(source, pr, count, sequences, seed, temperature, candidates, rng, say) -> Material:
+def _source_material(source, pr, count, sequences, seed, temperature, choice, rng, say) -> Material:
     source = Path(source)
     if source.is_dir():
         from .corpus import load_corpus
         return real_material(f"{source.name}/ (MIDI)", "source", load_corpus(source).pieces, count, rng)
     say(f"generating {count} streams of {sequences} sequences with {source.name}")
     return stream_material(source.name, "source", model_streams(source, pr, count, sequences, seed, temperature,
-                                                                  candidates))
+                                                                  *choice))
 
 
 def _calibration(ref_pieces, train_pieces, source, count, sequences, seed, rng, seed_model, say) -> list:

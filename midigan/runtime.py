@@ -137,6 +137,9 @@ def _check_events(meta: dict, path) -> None:
             raise ModelError(f"{path}: sampling candidates should be a whole number 1-{MAX_CANDIDATES}")
         if k > 1 and not meta.get("critic"):
             raise ModelError(f"{path}: sampling asks for {k} candidates but names no critic file")
+        ct = s.get("critic_temperature", 0)
+        if not (isinstance(ct, (int, float)) and 0 <= ct <= 100):
+            raise ModelError(f"{path}: sampling critic_temperature should be a number 0-100")
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -204,6 +207,7 @@ class Generator:
             s = json.loads(self.meta["sampling"])
             self.temperatures = np.array([s["temperature"][a] for a in ev.ATTRS], np.float32)
             self.candidates = s["candidates"]
+            self.critic_temperature = float(s.get("critic_temperature", 0))
             h = self.session.get_inputs()[3].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
             if self.candidates > 1:
@@ -221,7 +225,8 @@ class Generator:
     # -------------------------------------------------------------- streams
 
     def stream(self, seed: int = 0, count: int = 1, noise_scale: float = 1.0, temperature: float = 1.0,
-               morph: float = 0.25, bias: np.ndarray | None = None, candidates: int | None = None):
+               morph: float = 0.25, bias: np.ndarray | None = None, candidates: int | None = None,
+               critic_temperature: float | None = None):
         """Yield phrases of `seq_len` notes forever, each continuing the last, for `count`
         independent lines at once.
 
@@ -231,7 +236,9 @@ class Generator:
         phrases. The noise walks by spherical interpolation, `morph` of the way per phrase.
         `temperature` scales the model's recommended temperatures; `bias` [W] (events.WIDTH)
         is added to the logits (masks, density); `candidates` overrides how many phrases the
-        critic chooses among (1 = no choice).
+        critic chooses among (1 = no choice), and `critic_temperature` how: 0 takes the phrase it
+        scores highest, t > 0 draws one with probability softmax(score / t) (importance resampling:
+        a calibrated critic's exp(score) is the ratio of real to generated densities).
         """
         rng = np.random.default_rng(seed)
         if not self.timed:
@@ -245,7 +252,10 @@ class Generator:
             raise ValueError(f"candidates should be 1-{MAX_CANDIDATES}, got {k}")
         if k > 1 and self.critic is None:
             raise ValueError(f"{self.path.name} has no critic to choose among {k} candidates")
-        lines = _Lines(self, count, k, rng)
+        ct = self.critic_temperature if critic_temperature is None else float(critic_temperature)
+        if ct < 0:
+            raise ValueError(f"critic_temperature should be 0 or more, got {ct}")
+        lines = _Lines(self, count, k, rng, ct)
         bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
         if bias.shape != (ev.WIDTH,):
             raise ValueError(f"bias should have {ev.WIDTH} values, got shape {bias.shape}")
@@ -259,8 +269,8 @@ class Generator:
 class _Lines:
     """The state of `count` event lines, each sampled as `k` candidates per phrase."""
 
-    def __init__(self, gen: Generator, count: int, k: int, rng):
-        self.gen, self.count, self.k, self.rng = gen, count, k, rng
+    def __init__(self, gen: Generator, count: int, k: int, rng, critic_temperature: float = 0.0):
+        self.gen, self.count, self.k, self.rng, self.ct = gen, count, k, rng, critic_temperature
         shape = (gen.layers, count, gen.hidden)
         self.h, self.c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
         self.prev = np.tile(np.array([ev.START[a] for a in ev.ATTRS], np.int64), (count, 1))
@@ -294,7 +304,9 @@ class _Lines:
             events[:, t], where[:, t] = prev, grid
         pick = np.arange(self.count) * k
         if k > 1:
-            scores = g.critic.score(events, where % ev.BAR_STEPS).reshape(self.count, k)
+            scores = g.critic.score(events, where % ev.BAR_STEPS).reshape(self.count, k).astype(np.float64)
+            if self.ct > 0:  # Gumbel-max again: a draw from softmax(scores / ct)
+                scores = scores / self.ct + self.rng.gumbel(size=scores.shape)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
         return ev.to_notes(events[pick], where[pick], g.tables)

@@ -191,3 +191,27 @@ def test_runtime_opens_no_sockets(tiny_run, tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["generate", "--model", str(path), "-o", str(tmp_path / "x.mid"),
                                   "--count", "2", "--preset", "ballad"])
     assert r.exit_code == 0, r.output
+
+
+def test_critic_temperature_draws_candidates_by_softmax_of_their_scores(tiny_run):
+    """critic_temperature t > 0: candidate i is kept with probability softmax(score / t)_i
+    (importance resampling), not always the best one."""
+    gen = Generator(tiny_run[1])
+    seen = []
+
+    class Fixed:
+        def score(self, events, pos):
+            seen.append(events.copy())
+            return np.tile(np.log([1.0, 3.0]), len(events) // 2).astype(np.float32)
+    gen.critic = Fixed()
+    n = 400
+    out = next(gen.stream(seed=9, count=n, candidates=2, critic_temperature=1.0))
+    cands = seen[0].reshape(n, 2, gen.seq_len, 4)
+    second = np.array([np.array_equal(out[i, :, 0] - 21, cands[i, 1, :, 1]) for i in range(n)])
+    first = np.array([np.array_equal(out[i, :, 0] - 21, cands[i, 0, :, 1]) for i in range(n)])
+    assert (first | second).all()
+    assert abs(second.mean() - 0.75) < 4 * np.sqrt(0.75 * 0.25 / n)
+    seen.clear()
+    best = next(gen.stream(seed=9, count=n, candidates=2, critic_temperature=0))
+    cands = seen[0].reshape(n, 2, gen.seq_len, 4)
+    assert all(np.array_equal(best[i, :, 0] - 21, cands[i, 1, :, 1]) for i in range(n))

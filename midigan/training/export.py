@@ -59,7 +59,7 @@ def _critic_example(batch: int, steps: int, seed: int = 0):
     return events, torch.randint(0, ev.BAR_STEPS, (batch, steps), generator=g)
 
 
-def metadata(cfg: Config, ck: dict, command: str, critic: str = "") -> dict[str, str]:
+def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: dict | None = None) -> dict[str, str]:
     """What the runtime needs to decode and sample the model, and where it came from."""
     corpus = ck["corpus"]
     credit = PIANO_MIDI_DE if "piano-midi" in corpus.get("name", "") else "see the training corpus's licence"
@@ -89,8 +89,11 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "") -> dict[str,
     if cfg.model == "event":
         meta["attributes"] = ",".join(ev.ATTRS)
         meta["event_tables"] = json.dumps(ev.tables())
-        meta["sampling"] = json.dumps({"temperature": {a: cfg.temperature for a in ev.ATTRS},
-                                       "candidates": cfg.candidates if critic else 1})
+        s = {"temperature": cfg.temperature, "candidates": cfg.candidates, "critic_temperature": 0.0,
+             **{k: v for k, v in (sampling or {}).items() if v is not None}}
+        meta["sampling"] = json.dumps({"temperature": {a: s["temperature"] for a in ev.ATTRS},
+                                       "candidates": s["candidates"] if critic else 1,
+                                       "critic_temperature": s["critic_temperature"]})
         if critic:
             meta["critic"] = critic
     return meta
@@ -146,8 +149,11 @@ def _write(output: Path, module, example, check, names, dyn, meta: dict, load=No
     return diffs[0]
 
 
-def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
-    """Export a checkpoint's shipped generator (and its critic). Returns (max diff, bytes of OUTPUT)."""
+def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = None) -> tuple[float, int]:
+    """Export a checkpoint's shipped generator (and its critic). Returns (max diff, bytes of OUTPUT).
+
+    `sampling`: recommended settings chosen after training, on validation, overriding the config's
+    (temperature, candidates, critic_temperature; None keeps a value)."""
     ck = load_checkpoint(checkpoint)
     cfg = make_config(ck["config"], Config())
     G, D = build(cfg)
@@ -176,5 +182,5 @@ def export_onnx(checkpoint, output, command: str = "") -> tuple[float, int]:
     # eval(): the exporter restores the wrapper's training flag afterwards, and with it G's
     # (dropout on would make the parity check compare different samples).
     diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
-                        dyn, metadata(cfg, ck, command, critic), runtime.Generator))
+                        dyn, metadata(cfg, ck, command, critic, sampling), runtime.Generator))
     return max(diffs), output.stat().st_size
