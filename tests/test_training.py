@@ -50,6 +50,19 @@ def test_export_writes_generator_and_critic_that_describe_themselves(tiny_run):
     assert make_config(json.loads(meta["config_json"])) == CONFIGS["tiny"]
     g = Generator(onnx_path)
     assert g.critic is not None and read_metadata(g.critic.path)["output"] == "critic"
+    assert g.critic_temperature == 0 and (g.temperatures == 1.0).all()
+
+
+def test_export_stores_sampling_settings_chosen_after_training(tiny_run, tmp_path):
+    """The recommended settings (chosen on validation) travel in the model; the runtime uses them."""
+    from midigan.runtime import Generator
+
+    ckpt, _ = tiny_run
+    export_onnx(ckpt, tmp_path / "t.onnx", sampling={"temperature": 0.8, "critic_temperature": 2.0,
+                                                      "candidates": None})
+    g = Generator(tmp_path / "t.onnx")
+    assert (g.temperatures == np.float32(0.8)).all() and g.critic_temperature == 2.0
+    assert g.candidates == CONFIGS["tiny"].candidates
 
 
 def test_scalar_model_trains_and_exports(tmp_path, tiny_corpus):
