@@ -169,7 +169,8 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
 
     critic = ""
     diffs = []
-    if cfg.candidates > 1 and ck["step"] > cfg.mle_steps:
+    k = (sampling or {}).get("candidates") or cfg.candidates
+    if k > 1 and ck["step"] > cfg.mle_steps:  # a critic that has been trained, and a choice for it to make
         critic = output.with_name(output.stem + "-critic.onnx")
         batch = {0: "batch", 1: "steps"}
         diffs.append(_write(critic, D, _critic_example(2, 12), _critic_example(3, 20, seed=1),
