@@ -58,7 +58,7 @@ def tiny_corpus(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A tiny categorical model trained for a few steps and exported: (checkpoint, onnx)."""
+    """A tiny event model (and its critic) trained for a few steps and exported: (checkpoint, onnx)."""
     pytest.importorskip("torch")
     from midigan.training.export import export_onnx
     from midigan.training.train import run_training
@@ -142,25 +142,3 @@ def relabel_onnx(src, dst, **changes):
     onnx.helper.set_model_props(m, props)
     onnx.save(m, str(dst))
     return dst
-
-
-def record_steps(gen) -> dict:
-    """Wrap a runtime Generator's steps so every step's inputs and logits are kept (copies:
-    the runtime reuses its buffers). Returns {"prev": [...], "recall": [...], "logits": [...]}."""
-    seen = {"prev": [], "recall": [], "logits": []}
-    make = gen._stepper
-
-    def make_spy(*args, **kwargs):
-        step = make(*args, **kwargs)
-        run = step.run
-
-        def spy():
-            seen["prev"].append(step.prev.copy())
-            seen["recall"].append(step.recall.copy())
-            out = run()
-            seen["logits"].append(out.copy())
-            return out
-        step.run = spy
-        return step
-    gen._stepper = make_spy
-    return seen
