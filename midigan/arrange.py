@@ -60,10 +60,9 @@ def sampling_bias(preset: Preset) -> np.ndarray:
     from .runtime import NEG
 
     b = np.zeros(ev.WIDTH, np.float32)
-    keys = slice(ev.OFFSETS["pitch"], ev.OFFSETS["pitch"] + ev.SIZES["pitch"])
-    b[keys] = np.where(allowed_keys(preset)[PITCH_LOW:PITCH_LOW + ev.SIZES["pitch"]], 0.0, NEG)
+    b[ev.SPANS["pitch"]] = np.where(allowed_keys(preset)[PITCH_LOW:PITCH_LOW + ev.SIZES["pitch"]], 0.0, NEG)
     steps = np.arange(1, ev.SIZES["step"])
-    b[ev.OFFSETS["step"] + 1:ev.OFFSETS["step"] + ev.SIZES["step"]] = -preset.density * np.log(steps / GRID_STEPS_PER_BEAT)
+    b[ev.SPANS["step"]][1:] = -preset.density * np.log(steps / GRID_STEPS_PER_BEAT)
     return b
 
 

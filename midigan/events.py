@@ -29,6 +29,7 @@ SIZES = {"step": MAX_STEP + 1, "pitch": N_PITCHES, "duration": DURATION_CLASSES,
 START = {a: n for a, n in SIZES.items()}  # each attribute's 'no previous note' index: one past its classes
 OFFSETS = dict(zip(ATTRS, np.cumsum([0] + [SIZES[a] for a in ATTRS])[:-1].tolist()))
 WIDTH = sum(SIZES.values())  # the attributes' logits side by side, in ATTRS order
+SPANS = {a: slice(OFFSETS[a], OFFSETS[a] + SIZES[a]) for a in ATTRS}  # each attribute's part of those
 
 
 def duration_edges() -> np.ndarray:

@@ -160,9 +160,14 @@ def slerp_rows(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return out.reshape(a.shape)
 
 
-def _open(path, kind: str, threads: int):
+def _open(path, kind: str | None, threads: int):
+    """(session, checked metadata) of a graph of `kind` (None: a generator, either kind)."""
     session, meta = _session(path, threads)
     meta = _check_meta(meta, path)
+    if kind is None:
+        if meta["output"] == "critic":
+            raise ModelError(f"{path} is a critic, not a generator; pass the generator it belongs to")
+        kind = meta["output"]
     if meta["output"] != kind:
         raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
     ins = tuple(i.name for i in session.get_inputs())
@@ -191,12 +196,8 @@ class Generator:
 
     def __init__(self, path=None, threads: int = 1):
         self.path = Path(path) if path else default_model_path()
-        session, meta = _session(self.path, threads)
-        kind = _check_meta(meta, self.path)["output"]
-        if kind == "critic":
-            raise ModelError(f"{self.path} is a critic, not a generator; pass the generator it belongs to")
-        self.session, self.meta = _open(self.path, kind, threads)
-        self.kind = kind
+        self.session, self.meta = _open(self.path, None, threads)  # loaded once
+        self.kind = kind = self.meta["output"]
         self.encoding = self.meta["encoding"]
         self.seq_len = int(self.meta["seq_len"])
         self.noise_dim = int(self.meta["noise_dim"])
@@ -283,7 +284,7 @@ class _Lines:
         h, c = np.repeat(self.h, k, axis=1), np.repeat(self.c, k, axis=1)
         prev, grid = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k)
         b = np.repeat(bias[None], rows, axis=0)
-        p = slice(ev.OFFSETS["pitch"], ev.OFFSETS["pitch"] + ev.SIZES["pitch"])
+        p = ev.SPANS["pitch"]
         allowed = np.flatnonzero(bias[p] > NEG / 2)
         if not len(allowed):
             raise ValueError("the bias forbids every key")

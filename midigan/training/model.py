@@ -118,9 +118,8 @@ class EventGenerator(nn.Module):
         argmax(logits + bias + T * Gumbel) draws from softmax((logits + bias) / T)."""
         y, (h, c) = self._run(z, prev.unsqueeze(1), pos.unsqueeze(1), (h, c))
         y = y[:, 0]
-        o = ev.OFFSETS
         def pick(logits, a):
-            s = slice(o[a], o[a] + ev.SIZES[a])
+            s = ev.SPANS[a]
             return torch.argmax(logits + bias[:, s] + gumbel[:, s], dim=-1)
         step = pick(self.step_head(y), "step")
         u = self._after_step(y, step, pos)

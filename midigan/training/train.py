@@ -112,7 +112,7 @@ def _lr(cfg: Config, step: int) -> float:
 
 def _nll(logits, target):
     """Per-attribute cross-entropy: {attribute: mean over notes}."""
-    return {a: F.cross_entropy(logits[..., ev.OFFSETS[a]:ev.OFFSETS[a] + ev.SIZES[a]].reshape(-1, ev.SIZES[a]),
+    return {a: F.cross_entropy(logits[..., ev.SPANS[a]].reshape(-1, ev.SIZES[a]),
                                target[..., i].reshape(-1)) for i, a in enumerate(ev.ATTRS)}
 
 
