@@ -144,7 +144,8 @@ class EventGenerator(nn.Module):
         out, where = [], []
         for _ in range(steps):
             u = torch.rand(B, ev.WIDTH, generator=generator, device=z.device)
-            g = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10)) * temperature
+            # Gumbel(0, 1) = -log(E), E = -log(U) ~ Exp(1); E kept above 0 so the log stays finite.
+            g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)) * temperature
             prev, h, c = self.step(z, prev, pos, h, c, g, bias)
             pos = (pos + prev[:, 0]) % ev.BAR_STEPS
             out.append(prev)
