@@ -239,25 +239,26 @@ def test_training_samples_follow_the_generators_distribution():
 
 
 def test_gan_step_pushes_the_generator_toward_what_the_discriminator_rewards(shared_or_tiny_pieces):
-    """REINFORCE on the discriminator's logit: with a critic that scores loud notes as real, the
-    sampled velocity rises; with pg_weight 0 (the ablation) the critic has no say."""
+    """REINFORCE on the discriminator's logit: a critic that scores loud notes as real raises the
+    sampled velocity over one that prefers quiet ones; at pg_weight 0 (the ablation) the critic
+    has no say at all."""
     from midigan.training.data import EventWindows
     from midigan.training.model import build
     from midigan.training.train import _pg_step
 
-    class Loud(torch.nn.Module):  # a fixed critic: the window's mean velocity class is its logit
-        def __init__(self):
+    class Critic(torch.nn.Module):  # a fixed critic: +- the window's mean velocity class is its logit
+        def __init__(self, sign):
             super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(()))
+            self.sign, self.w = sign, torch.nn.Parameter(torch.zeros(()))
 
         def forward(self, events, pos):
-            return events[..., 3].float().mean(1) + 0 * self.w
+            return self.sign * events[..., 3].float().mean(1) + 0 * self.w
 
-    def mean_velocity(weight):
-        cfg = make_config({"pg_weight": weight, "lr_pg": 0.02, "batch_size": 16}, CONFIGS["tiny"])
+    def mean_velocity(weight, sign):
+        cfg = make_config({"pg_weight": weight, "lr_pg": 0.01, "batch_size": 16}, CONFIGS["tiny"])
         torch.manual_seed(0)
         G, _ = build(cfg)
-        D = Loud()
+        D = Critic(sign)
         data = EventWindows(shared_or_tiny_pieces, cfg.seq_len)
         g = torch.Generator().manual_seed(0)
         opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
@@ -267,7 +268,8 @@ def test_gan_step_pushes_the_generator_toward_what_the_discriminator_rewards(sha
         e, _ = G.sample(torch.randn(256, cfg.noise_dim), 32, 1.0, torch.Generator().manual_seed(1))
         return e[..., 3].float().mean().item(), row
 
-    loud, row = mean_velocity(1.0)
-    plain, row0 = mean_velocity(0.0)
-    assert "g_adv" in row and "g_adv" not in row0 and row["nll"] > 0
-    assert loud > plain + 2, (loud, plain)  # velocity classes 0..31
+    (loud, row), (quiet, _) = mean_velocity(1000.0, 1), mean_velocity(1000.0, -1)  # likelihood negligible
+    assert "g_adv" in row and row["nll"] > 0
+    assert loud > quiet + 2, (loud, quiet)  # velocity classes 0..31
+    (loud0, row0), (quiet0, _) = mean_velocity(0.0, 1), mean_velocity(0.0, -1)
+    assert loud0 == quiet0 and "g_adv" not in row0
