@@ -84,13 +84,17 @@ def shape_notes(notes: np.ndarray, preset: Preset) -> list[Note]:
 
 
 def phrases(generator, preset: Preset, seed: int = 0, count: int = 1, candidates: int | None = None,
-            critic_temperature: float | None = None):
+            critic_temperature: float | None = None, prime=None, start_at: float | None = None):
     """Yield, phrase after phrase, `count` lists of Notes (one per independent line): what
     `play` sends and `generate` writes. Each phrase continues the last. `candidates`: how many
-    phrases an event model's critic chooses among (None: the model's recommendation)."""
+    phrases an event model's critic chooses among (None: the model's recommendation). `prime`,
+    `start_at`: notes the model continues, and the beat its first note may come (runtime's
+    Generator.stream; an event model only)."""
     timed = generator.timed and preset.timing == "model"
     extra = ({"bias": sampling_bias(preset), "candidates": candidates, "critic_temperature": critic_temperature}
              if generator.timed else {})
+    if prime is not None or start_at is not None:
+        extra.update(prime=prime, start_at=start_at)
     stream = generator.stream(seed=seed, count=count, noise_scale=preset.noise_scale,
                               temperature=preset.temperature, morph=preset.morph, **extra)
     arrangers = [Arranger(preset, seed + i) for i in range(count)]

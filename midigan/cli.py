@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .files import write_atomic
+from .music import SCALES
 
 
 def friendly(fn):
@@ -89,10 +90,21 @@ def main():
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Also draw a piano roll PNG here.")
 @click.option("--candidates", type=int, default=None,
               help="Phrases the model's critic chooses among for each one kept (1 = no choice) [default: the model's].")
+@click.option("--prime", "prime_file", type=click.Path(dir_okay=False), default=None,
+              help="Continue this MIDI file: the model hears it first; the output holds it, then the "
+                   "continuation, in its tempo (at its end).")
+@click.option("--prime-bars", type=int, default=None,
+              help="With --prime: only its last N bars (4/4) are heard and written [default: all of it].")
+@click.option("--key", default=None, metavar="NAME|auto",
+              help="Key the notes keep to (C, F#, Bb, ...), overriding the preset; 'auto' (with --prime): "
+                   "the prime's key, estimated, and its mode as the scale.")
+@click.option("--scale", type=click.Choice(sorted(SCALES)), default=None,
+              help="Scale of the key the notes keep to, overriding the preset (and --key auto's mode).")
 @friendly
-def generate(output, model, count, seed, preset, bpm, temperature, plot, candidates):
-    """Generate piano music into a MIDI file."""
-    from .arrange import phrases, to_midi_file
+def generate(output, model, count, seed, preset, bpm, temperature, plot, candidates, prime_file, prime_bars,
+             key, scale):
+    """Generate piano music into a MIDI file (or continue one: --prime)."""
+    from .arrange import Note, phrases, to_midi_file
     from .presets import load_preset, override
     from .runtime import Generator
 
@@ -101,18 +113,50 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot, candida
     if seed < 0:
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     _check_candidates(candidates)
-    pr = override(load_preset(preset), bpm=bpm, temperature=temperature)
+    if prime_bars is not None and (prime_file is None or prime_bars < 1):
+        raise click.BadParameter("needs --prime, and at least 1 bar", param_hint="--prime-bars")
+    if key == "auto" and prime_file is None:
+        raise click.BadParameter("'auto' needs notes to hear: --prime FILE", param_hint="--key")
+    prime, changes = None, {}
+    if prime_file:
+        from .prime import key_of, key_preset_values, read_prime
+
+        prime = read_prime(prime_file, prime_bars)
+        changes["bpm"] = prime.bpm
+        if key == "auto":
+            est = key_of(prime.notes)
+            changes.update(key_preset_values(est))
+            click.echo(f"key: {est.name} (estimated from the prime)")
+    if key not in (None, "auto"):
+        changes["key"] = key
+    if bpm is not None:
+        changes["bpm"] = bpm
+    if scale is not None:
+        changes["scale"] = scale
+    pr = override(load_preset(preset), temperature=temperature, **changes)
     gen = Generator(model)
     # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
-    stream = phrases(gen, pr, seed=seed, candidates=candidates)
+    extra = {} if prime is None else {"prime": prime.notes, "start_at": prime.end}
+    stream = phrases(gen, pr, seed=seed, candidates=candidates, **extra)
     notes = [n for _ in range(count) for n in next(stream)[0]]
-    mf = to_midi_file(notes, pr)
+    head = []
+    if prime is not None:
+        if not (gen.timed and pr.timing == "model"):  # the preset's rhythm starts at 0: move it after the prime
+            from .player import BEATS_PER_BAR
+            shift = -(-prime.end // BEATS_PER_BAR) * BEATS_PER_BAR
+            notes = [Note(n.start + shift, n.duration, n.pitch, n.velocity) for n in notes]
+        head = [Note(float(s), float(d), int(p), int(v)) for p, s, d, v in prime.notes]
+    mf = to_midi_file(head + notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))
-    click.echo(f"wrote {output}: {count} phrase(s), {len(notes)} notes, "
+    what = (f"{len(head)} notes of {prime_file} (bars {prime.first_bar}-{prime.first_bar + prime.bars - 1}), "
+            f"then " if prime is not None else "")
+    click.echo(f"wrote {output}: {what}{count} phrase(s), {len(notes)} notes, "
                f"{mf.length:.1f} s at {pr.bpm:g} BPM ({pr.name})")
     if plot:
         from .plots import piano_roll
-        write_atomic(Path(plot), lambda p: piano_roll(notes, p, title=f"{Path(gen.path).name} seed {seed}"))
+        title = f"{Path(gen.path).name} seed {seed}" + (f", continuing {Path(prime_file).name}" if prime else "")
+        write_atomic(Path(plot), lambda p: piano_roll(head + notes, p, title=title,
+                                                      mark=prime.end if prime is not None else None))
         click.echo(f"wrote {plot}")
 
 
@@ -179,7 +223,19 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
                              quiet, stop, candidates)
         if not quiet:
             sys.stderr.write("\n")
-            click.echo(f"stopped ({reason}): {sent} notes sent, all released", err=True)
+            click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report()}", err=True)
+    if reason in ("SIGINT", "SIGTERM"):  # the shell's convention: 128 + the signal's number
+        sys.exit(130 if reason == "SIGINT" else 143)
+
+
+_LAST_PORT: list = []
+
+
+def _jack_report() -> str:
+    """', JACK: N messages late, M xruns' after a run on the JACK-Client port that had any."""
+    port = _LAST_PORT[0] if _LAST_PORT else None
+    late, xruns = getattr(port, "late", 0), getattr(port, "xruns", 0)
+    return f" (JACK: {late} messages late, {xruns} xruns)" if late or xruns else ""
 
 
 def _check_candidates(candidates) -> None:
@@ -204,28 +260,57 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
         raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
     if channel is not None:
         check_channel(channel)
+    new_take = None
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") >> 1
+
+        def new_take():  # each clock Start: a new take, with its seed to replay it (--seed)
+            s = int.from_bytes(os.urandom(4), "little") >> 1
+            if not quiet:
+                click.echo(f"\nnew take: seed {s}", err=True)
+            return s
     pr = override(load_preset(preset), bpm=bpm, channel=channel)
+    tty = sys.stderr.isatty()
+    last_bar = [None]
 
     def status(line):
-        sys.stderr.write("\r" + line + "   ")
+        if tty:
+            sys.stderr.write("\r" + line + "   ")
+        else:  # a log, not a terminal: one line per bar
+            bar = line.split("bar", 1)[1].split()[0] if "bar" in line else line
+            if bar == last_bar[0]:
+                return
+            last_bar[0] = bar
+            sys.stderr.write(line.strip() + "\n")
         sys.stderr.flush()
 
+    client = virtual or "midigan"  # --virtual NAME names the client too
     with contextlib.ExitStack() as stack:
         gen = Generator(model)
         port = stack.enter_context(open_output(port_name or virtual or "midigan",
-                                               virtual=port_name is None, api=api))
-        clock = stack.enter_context(open_input(sync, api=api)) if sync else None
+                                               virtual=port_name is None, api=api, client_name=client))
+        _LAST_PORT[:] = [port]
+        if port.api == "jack" and not hasattr(port, "send_at") and not quiet:
+            click.echo("notice: JACK-Client is not installed (pip install 'midigan[jack]'): python-rtmidi's "
+                       "JACK port moves each note by up to one period", err=True)
+        if not sync:
+            clock = None
+        elif hasattr(port, "clock_input"):  # read in the same JACK process callback, frame-stamped
+            clock = port.clock_input(sync)
+        else:  # never midigan's own output, whatever the name matches
+            clock = stack.enter_context(open_input(sync, api=port.api, exclude=(f"{client}:",)))
         if not quiet:
-            click.echo(f"playing {pr.name} on {port.name!r} ({port.api}), seed {seed}"
+            latency = (f", latency {port.latency * 1e3:.2f} ms ({port.period} frames)"
+                       if hasattr(port, "latency") else "")
+            click.echo(f"playing {pr.name} on {port.name!r} ({port.api}{latency}), seed {seed}"
                        + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
                        + "; Ctrl-C stops", err=True)
         if candidates and candidates > 1 and gen.critic is None:
             raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
                                      param_hint="--candidates")
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
-                        status=None if quiet else status, stop_event=stop, candidates=candidates)
+                        status=None if quiet else status, stop_event=stop, candidates=candidates,
+                        new_take=new_take)
         return player.run(), player.sent
 
 

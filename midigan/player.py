@@ -108,8 +108,14 @@ class Player:
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
                  status=None, stop_event: StopFlag | None = None, ahead: int = 3,
-                 realtime: bool = False, candidates: int | None = None):
+                 realtime: bool = False, candidates: int | None = None, new_take=None):
         self.port, self.preset, self.sync = port, preset, sync
+        # A port that schedules (jackport.JackOutput) takes each message `lead` seconds
+        # early with its due time, and writes it at that time itself: no spinning here.
+        self._send_at = getattr(port, "send_at", None)
+        self.lead = float(getattr(port, "lead", 0.0) or 0.0) if self._send_at else 0.0
+        if self.lead:
+            spin, realtime = 0.0, False  # (nor a real-time thread: JACK's own one times the notes)
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
         self.bpm = float(bpm if bpm is not None else preset.bpm)
         if not 20 <= self.bpm <= 400:
@@ -120,6 +126,11 @@ class Player:
         self.now, self.sleep, self.spin = now, sleep, spin
         self.status, self.realtime = status, realtime
         self.producer = Producer(generator, preset, seed, ahead, candidates)
+        self.seed, self.new_take = seed, new_take  # new_take() -> a seed for each new take (Start)
+        self._old_producers: list = []
+        self.taken = False  # a note of this producer's stream was played (or skipped)
+        self._land = False  # the pending relocation must land a note on its beat (a locate)
+        self._end_at: float | None = None  # when --bars ended (the due time of its end)
         # Relocating keeps the arranger's swing pairs and beats where they were (a timed
         # model's bars: it knows each onset's place in the bar).
         self.grid = (float(BEATS_PER_BAR) if getattr(generator, "timed", False) else
@@ -170,40 +181,55 @@ class Player:
 
     # ------------------------------------------------------------------ sending
 
-    def _send(self, msg) -> None:
-        self.port.send(msg)
+    def _send(self, msg, due: float | None = None) -> None:
+        if due is not None and self._send_at is not None:
+            self._send_at(msg, due)
+        else:
+            self.port.send(msg)
 
-    def _note_on(self, note, beat: float) -> None:
+    def _note_on(self, note, beat: float, due: float | None = None) -> None:
         p = note.pitch
         if p in self.sounding:  # the same key again before its off: retrigger cleanly
-            self._send([0x80 | self.channel, p, 0])
+            self._send([0x80 | self.channel, p, 0], due)
         self.seq += 1
-        self._send([0x90 | self.channel, p, note.velocity])
+        self._send([0x90 | self.channel, p, note.velocity], due)
         self.sounding[p] = self.seq
         heapq.heappush(self.offs, (round(beat + note.duration, 9), self.seq, p))
         self.sent += 1
 
-    def _note_off(self) -> None:
+    def _note_off(self, due: float | None = None) -> None:
         _beat, token, p = heapq.heappop(self.offs)
         if self.sounding.get(p) == token:
-            self._send([0x80 | self.channel, p, 0])
+            self._send([0x80 | self.channel, p, 0], due)
             del self.sounding[p]
 
-    def release(self) -> None:
+    def release(self, cut: float | None = None, at: float | None = None) -> None:
         """Note-off for every sounding note, then CC 123 on the channel.
 
         Each message is tried on its own, so one failing send cannot leave the
-        rest of the keyboard held.
+        rest of the keyboard held. A scheduling port first drops what it holds
+        that is due after `cut` (default: now): nothing handed over early sounds
+        after a stop, and a note-off it dropped is sent again here. `at`: the
+        time the release is due (default: now).
         """
-        for p in list(self.sounding):
+        held = list(self.sounding)
+        cancel = getattr(self.port, "cancel", None)
+        if cancel is not None:
             try:
-                self._send([0x80 | self.channel, p, 0])
+                for m in cancel(cut) or ():
+                    if m[0] == 0x80 | self.channel and m[1] not in held:
+                        held.append(m[1])
+            except Exception:
+                pass
+        for p in held:
+            try:
+                self._send([0x80 | self.channel, p, 0], at)
             except Exception:
                 pass
         self.sounding.clear()
         self.offs.clear()
         try:
-            self._send([0xB0 | self.channel, ALL_NOTES_OFF, 0])
+            self._send([0xB0 | self.channel, ALL_NOTES_OFF, 0], at)
         except Exception:
             pass
 
@@ -224,15 +250,45 @@ class Player:
             # Shift the stream by whole grid cells so its next note lands at or
             # just after the new position: beats and swing pairs stay in place,
             # and a Continue where we stopped changes nothing.
-            self.offset = math.ceil((self.relocate_to - n.start) / self.grid - 1e-9) * self.grid
-            self.relocate_to = None
+            to = self.relocate_to
+            self.offset = math.ceil((to - n.start) / self.grid - 1e-9) * self.grid
+            if self._land and abs(n.start + self.offset - to) > 1e-9:
+                # A locate: the first note sounds on the located beat. Skip to the
+                # first coming note at that place in the grid (a bar for a timed
+                # model), so the music keeps its bar positions.
+                for i, m in enumerate(self.notes):
+                    k = (to - m.start) / self.grid
+                    if abs(k - round(k)) < 1e-9:
+                        for _ in range(i):
+                            self.notes.popleft()
+                        self.offset, n = round(k) * self.grid, m
+                        self.taken = True
+                        break
+            self.relocate_to, self._land = None, False
         return n
 
-    def relocate(self, beat: float) -> None:
-        """Move the song position: sounding notes end, and the stream continues from `beat`."""
+    def relocate(self, beat: float, land: bool = False) -> None:
+        """Move the song position: sounding notes end, and the stream continues from `beat`
+        (with `land`, from a note on `beat` itself where the coming notes have one)."""
         if self.sounding or self.offs:
             self.release()
-        self.relocate_to = beat
+        self.relocate_to, self._land = beat, land
+
+    def _new_take(self) -> None:
+        """Start from the top: the stream again from its seed (the same notes with the same
+        seed), or from new_take()'s seed. Nothing to do before any note was played."""
+        if not self.taken and self.new_take is None:
+            return
+        if self.taken and self.new_take is not None:
+            self.seed = self.new_take()
+        elif not self.taken:
+            return
+        old = self.producer
+        old.stopped.set()
+        self._old_producers.append(old)
+        self.producer = Producer(old.generator, old.preset, self.seed, old.queue.maxsize, old.candidates).start()
+        self.notes.clear()
+        self.offset, self.taken = 0.0, False
 
     # ------------------------------------------------------------------ clock follow
 
@@ -246,17 +302,22 @@ class Player:
             elif kind == START:
                 self.running, self.synced, self.next_tick = True, False, 0
                 self.relocate(0.0)
+                self._new_take()
             elif kind == CONTINUE:
                 self.running, self.synced = True, False
-                self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT)
+                if self.relocate_to is None:  # (a locate's own relocation stays)
+                    self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT)
             elif kind == STOP:
                 self.running = False
-                self.release()
+                # A note on the tick that came with Stop (within half a tick of it)
+                # belongs to the stop: a scheduling port drops it if it has not left.
+                half = 0.5 * self.tick_interval if self.tick_interval else 0.0
+                self.release(cut=t - half)
             elif kind == SONG_POSITION and len(msg) >= 3:
                 sixteenths = msg[1] | (msg[2] << 7)
                 self.next_tick = sixteenths * 6
                 self.synced = False
-                self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT)
+                self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT, land=True)
 
     def _tick(self, t: float) -> None:
         last, self.last_tick_time = self.last_tick_time, t
@@ -350,11 +411,14 @@ class Player:
             self._loop()
         finally:
             try:
-                self.release()
+                end = self._end_at
+                self.release(cut=end, at=end)
             finally:
                 if rt:
                     _leave_realtime()
                 self.producer.close()
+                for old in self._old_producers:
+                    old.close()
                 sys.setswitchinterval(old_switch)
                 gc.unfreeze()
         return self.stop_reason or getattr(self._stop, "reason", None) or "stopped"
@@ -390,19 +454,21 @@ class Player:
                 self._idle()
                 continue
             due = self.time_at(beat)
-            if not self._wait_until(due) or self._stop.is_set():
+            if not self._wait_until(due - self.lead) or self._stop.is_set():
                 continue  # (the loop ends on a stop: no new note after one)
             self.last_due = due  # benches compare each send with its due time
-            if self.now() - due > 0.005:
+            if self.now() - (due - self.lead) > 0.005:
                 self.late += 1
             if kind == 0:
-                self._note_off()
+                self._note_off(due)
             elif kind == 1:
                 self.stop("bars")
+                self._end_at = due  # the release is due at the end, not `lead` before it
                 break
             else:
                 self.notes.popleft()
-                self._note_on(note, on_beat)
+                self.taken = True
+                self._note_on(note, on_beat, due)
                 if self.sync is None and self.now() - due > 0.25:
                     # Far behind (the machine stalled): start the grid again
                     # here rather than firing a burst of stale notes.

@@ -11,10 +11,10 @@ def note_name(pitch: int) -> str:
     return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4) -> None:
+def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4, mark: float | None = None) -> None:
     """Draw notes (midigan.arrange.Note: start/duration in beats, pitch, velocity) as a
     piano roll PNG at `path`: pitch up the keyboard (C's named), time in bars and beats,
-    velocity as colour and opacity."""
+    velocity as colour and opacity; `mark`: a beat to draw a red line at (where a prime ends)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never opens a window
@@ -68,6 +68,8 @@ def piano_roll(notes, path, title: str = "", beats_per_bar: int = 4) -> None:
         cb = fig.colorbar(sm, ax=ax, pad=0.01, fraction=0.025)
         cb.set_label("velocity")
 
+        if mark is not None:
+            ax.axvline(mark, color="#c0392b", lw=1.6, zorder=3)
         ax.set_xlim(0, end_bar)
         ax.set_ylim(lo - 0.5, hi + 0.5)
         cs = [p for p in range(lo, hi + 1) if p % 12 == 0]

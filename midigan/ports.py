@@ -215,9 +215,22 @@ class MemoryPort(_Port):
 def open_output(name: str | None = None, *, virtual: bool = True, api: str = "auto",
                 client_name: str = "midigan") -> OutputPort:
     """Open a MIDI output: a virtual port called `name` (default 'midigan'), or,
-    with virtual=False, the existing port called `name`."""
+    with virtual=False, the existing port called `name`.
+
+    JACK goes through jackport.JackOutput (sample-accurate) where JACK-Client is
+    installed: with api 'jack', and with 'auto' on Linux when a JACK server runs.
+    Elsewhere, or with MIDIGAN_JACK_BACKEND=rtmidi, python-rtmidi's port.
+    """
     import rtmidi
 
+    want = (api or "auto").lower()
+    if want == "jack" or (want == "auto" and sys.platform.startswith("linux")):
+        from .jackport import open_jack_output
+
+        port = open_jack_output(name or "midigan", virtual=virtual, client_name=client_name,
+                                explicit=want == "jack")
+        if port is not None:
+            return port
     api = resolve_api(api)
     if virtual and api == "winmm":
         raise APIUnavailable("Windows cannot create virtual MIDI ports: create one with loopMIDI "
@@ -299,9 +312,10 @@ class ClockInput:
 
 
 def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "midigan-sync",
-               now=time.perf_counter) -> ClockInput:
+               now=time.perf_counter, exclude: tuple[str, ...] = ()) -> ClockInput:
     """Open a clock input: the existing input port `name`, or with name 'virtual'
-    a virtual input called 'midigan clock' for the DAW to send its clock to."""
+    a virtual input called 'midigan clock' for the DAW to send its clock to.
+    Ports whose names start with one of `exclude` (our own) are never matched."""
     import rtmidi
 
     api = resolve_api(api)
@@ -315,7 +329,9 @@ def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "
                 mi.open_virtual_port("midigan clock")
                 return ClockInput(mi, "midigan clock", now)
             names = mi.get_ports()
-            i = _find(names, name, "input")
+            ours = tuple(exclude)
+            mine = [n for n in names if not (ours and n.startswith(ours))]
+            i = names.index(mine[_find(mine, name, "input")])
             mi.open_port(i, "clock")
         return ClockInput(mi, names[i], now)
     except (rtmidi.RtMidiError, SystemError) as e:

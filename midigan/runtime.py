@@ -22,7 +22,7 @@ import numpy as np
 
 from . import events as ev
 from .encoding import denormalize
-from .music import PITCH_HIGH, PITCH_LOW
+from .music import GRID_STEPS_PER_BEAT, PITCH_HIGH, PITCH_LOW
 from .files import data_dir
 
 FORMAT = "midigan"
@@ -227,7 +227,7 @@ class Generator:
 
     def stream(self, seed: int = 0, count: int = 1, noise_scale: float = 1.0, temperature: float = 1.0,
                morph: float = 0.25, bias: np.ndarray | None = None, candidates: int | None = None,
-               critic_temperature: float | None = None):
+               critic_temperature: float | None = None, prime=None, start_at: float | None = None):
         """Yield phrases of `seq_len` notes forever, each continuing the last, for `count`
         independent lines at once.
 
@@ -240,8 +240,15 @@ class Generator:
         critic chooses among (1 = no choice), and `critic_temperature` how: 0 takes the phrase it
         scores highest, t > 0 draws one with probability softmax(score / t) (importance resampling:
         a calibrated critic's exp(score) is the ratio of real to generated densities).
+
+        `prime`: timed notes [n, 4] (pitch, onset and duration in beats, velocity) fed through the
+        model first, teacher-forced (see `_Lines.feed`): the stream continues them, on their
+        timeline (its onsets are beats of the prime's). `start_at`: the first note is struck at
+        or after this beat (a bar at most after the last fed onset: the model's longest step).
         """
         rng = np.random.default_rng(seed)
+        if not self.timed and (prime is not None or start_at is not None):
+            raise ValueError(f"{self.path.name} is a pitch-only (sequence) model: priming needs an event model")
         if not self.timed:
             shape = (count, self.seq_len, self.noise_dim)
             z = rng.standard_normal(shape).astype(np.float32)
@@ -262,13 +269,33 @@ class Generator:
             raise ValueError(f"bias should have {ev.WIDTH} values, got shape {bias.shape}")
         z = rng.standard_normal((count, self.noise_dim)).astype(np.float32)
         temps = self.temperatures * temperature
+        if prime is not None:
+            lines.feed((z * noise_scale).astype(np.float32), prime)
+        start = None if start_at is None else grid_step(start_at)
         while True:
-            yield lines.phrase(np.repeat((z * noise_scale).astype(np.float32), k, axis=0), temps, bias)
+            yield lines.phrase(np.repeat((z * noise_scale).astype(np.float32), k, axis=0), temps, bias,
+                               start=start)
+            start = None
             z = slerp_rows(z, rng.standard_normal(z.shape), morph).astype(np.float32)
 
 
+def grid_step(beat: float) -> int:
+    """The first onset-grid step (1/24 beat) at or after `beat`."""
+    return int(np.ceil(float(beat) * GRID_STEPS_PER_BEAT - 1e-6))
+
+
+def fold_into_piano(pitches) -> np.ndarray:
+    """MIDI pitches moved by octaves into the piano's range (the pitch class is kept)."""
+    p = np.asarray(pitches, np.int64)
+    p = np.where(p < PITCH_LOW, p + 12 * ((PITCH_LOW - p + 11) // 12), p)
+    return np.where(p > PITCH_HIGH, p - 12 * ((p - PITCH_HIGH + 11) // 12), p)
+
+
 class _Lines:
-    """The state of `count` event lines, each sampled as `k` candidates per phrase."""
+    """The state of `count` event lines, each sampled as `k` candidates per phrase.
+
+    `grid` is each line's last onset in grid steps from the stream's start (its true place:
+    a step longer than a bar is clipped to one in the model's input, never in `grid`)."""
 
     def __init__(self, gen: Generator, count: int, k: int, rng, critic_temperature: float = 0.0):
         self.gen, self.count, self.k, self.rng, self.ct = gen, count, k, rng, critic_temperature
@@ -278,8 +305,65 @@ class _Lines:
         self.grid = np.zeros(count, np.int64)  # grid steps from the stream's start to the last onset
         self.started = False
 
-    def phrase(self, z, temps, bias) -> np.ndarray:
-        g, k, n = self.gen, self.k, self.gen.seq_len
+    def snapshot(self) -> tuple:
+        """The lines' state, to `restore` later (copies)."""
+        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started
+
+    def restore(self, state: tuple) -> None:
+        h, c, prev, grid, started = state
+        self.h, self.c, self.prev, self.grid, self.started = h.copy(), c.copy(), prev.copy(), grid.copy(), started
+
+    def feed(self, z, notes) -> int:
+        """Teacher-force timed notes [n, 4] (pitch, onset beats on the stream's timeline, duration
+        beats, velocity) through every line: the state, previous note and bar position advance
+        through them in the model's own encoding (events.encode), as if it had sampled them.
+        Each attribute is forced by a bias that forbids every other class (the graph samples
+        argmax(logits + bias + gumbel), with the Gumbel noise 0 here). `z` [count, noise_dim].
+        Pitches outside the piano are folded in by octaves. Returns how many events were fed."""
+        notes = np.asarray(notes, np.float64).reshape(-1, 4)
+        if not len(notes):
+            return 0
+        if not np.isfinite(notes).all():
+            raise ValueError("notes to feed must be finite numbers")
+        p, q, d, v = ev.quantise(fold_into_piano(np.rint(notes[:, 0])), notes[:, 1], notes[:, 2],
+                                 np.clip(np.rint(notes[:, 3]), 1, 127))
+        events, _ = ev.encode(p, q / GRID_STEPS_PER_BEAT, d, v)
+        steps = None  # a fresh line's first step counts from its bar's start, as in training
+        if self.started:  # otherwise from each line's last onset
+            if q[0] < self.grid.max():
+                raise ValueError("notes to feed must not start before the line's last note")
+            steps = np.minimum(q[0] - self.grid, ev.MAX_STEP)
+        elif q[0] < 0:
+            raise ValueError("notes to feed must not start before beat 0")
+        force = np.full((len(events), ev.WIDTH), NEG, np.float32)
+        for i, a in enumerate(ev.ATTRS):
+            force[np.arange(len(events)), ev.OFFSETS[a] + events[:, i]] = 0.0
+        zero = np.zeros((self.count, ev.WIDTH), np.float32)
+        h, c, prev, sess = self.h, self.c, self.prev, self.gen.session
+        for t in range(len(events)):
+            b = np.repeat(force[t][None], self.count, axis=0)
+            want = np.repeat(events[t][None], self.count, axis=0)
+            if t == 0 and steps is not None:
+                b[:, :ev.SIZES["step"]] = NEG
+                b[np.arange(self.count), steps] = 0.0
+                want[:, 0] = steps
+            out, h, c = sess.run(None, {"noise": z, "prev": prev, "pos": self.grid % ev.BAR_STEPS,
+                                        "h": h, "c": c, "gumbel": zero, "bias": b})
+            if not np.array_equal(out, want):
+                raise RuntimeError("teacher forcing failed: the graph did not take the forced classes")
+            prev = out
+            self.grid = np.full(self.count, q[t], np.int64)
+        self.h, self.c, self.prev, self.started = h, c, prev, True
+        return len(events)
+
+    def phrase(self, z, temps, bias, n: int | None = None, start: int | None = None,
+               window: int | None = None, until: int | None = None) -> np.ndarray:
+        """Sample `n` notes (default: the model's sequence length) per line, continuing it.
+        `start` (grid steps): the first note is struck at or after it, and before
+        `start + window` when `window` is given (a bar at most after the last onset: a longer
+        rest is the model's longest step, and the note lands on `start` itself). `until` (grid
+        steps): stop early once every line's last onset is at or after it."""
+        g, k, n = self.gen, self.k, self.gen.seq_len if n is None else int(n)
         rows = self.count * k
         h, c = np.repeat(self.h, k, axis=1), np.repeat(self.c, k, axis=1)
         prev, grid = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k)
@@ -292,17 +376,28 @@ class _Lines:
         scale = np.repeat(temps, [ev.SIZES[a] for a in ev.ATTRS]).astype(np.float32)
         events = np.empty((rows, n, 4), np.int64)
         where = np.empty((rows, n), np.int64)
+        classes = np.arange(ev.SIZES["step"])
         for t in range(n):
             # A chord climbs: with no allowed key above the last one, the next note cannot join it.
             b[:, 0] = np.where((prev[:, 1] >= high) & (prev[:, 1] < ev.SIZES["pitch"]), NEG, bias[0])
             # A stream starts on its first downbeat, so its first note sounds at once.
-            b[:, 1:ev.SIZES["step"]] = NEG if not self.started else bias[1:ev.SIZES["step"]]
+            b[:, 1:ev.SIZES["step"]] = NEG if not self.started and start is None else bias[1:ev.SIZES["step"]]
+            if t == 0 and start is not None:
+                lo = np.clip(start - grid, 0, ev.MAX_STEP)[:, None]
+                hi = lo + (window if window else ev.SIZES["step"])
+                hi = np.maximum(hi, lo + 1 + (b[:, :1] <= NEG / 2))  # never an empty range
+                b[:, :ev.SIZES["step"]] = np.where((classes >= lo) & (classes < hi), b[:, :ev.SIZES["step"]], NEG)
             self.started = True
             gumbel = (self.rng.gumbel(size=(rows, ev.WIDTH)) * scale).astype(np.float32)
             prev, h, c = g.session.run(None, {"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
                                               "h": h, "c": c, "gumbel": gumbel, "bias": b})
             grid = grid + prev[:, 0]
+            if t == 0 and start is not None:  # a rest longer than a bar: the note lands on `start`
+                grid = np.where(prev[:, 0] >= ev.MAX_STEP, np.maximum(grid, start), grid)
             events[:, t], where[:, t] = prev, grid
+            if until is not None and (grid >= until).all():
+                events, where, n = events[:, :t + 1], where[:, :t + 1], t + 1
+                break
         pick = np.arange(self.count) * k
         if k > 1:
             scores = g.critic.score(events, where % ev.BAR_STEPS).reshape(self.count, k).astype(np.float64)
@@ -311,3 +406,46 @@ class _Lines:
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
         return ev.to_notes(events[pick], where[pick], g.tables)
+
+
+class Continuation:
+    """One event line steered by hand, for a live listener: `feed` it heard (or played) notes,
+    teacher-forced, and `sample` from where it stands; `snapshot`/`restore` go back to a point.
+    Onsets are beats on the caller's timeline (beat 0 = the line's start, on a downbeat)."""
+
+    def __init__(self, gen: Generator, seed: int = 0, temperature: float = 1.0, noise_scale: float = 1.0,
+                 bias: np.ndarray | None = None):
+        if not gen.timed:
+            raise ValueError(f"{gen.path.name} is a pitch-only (sequence) model: priming needs an event model")
+        self.gen = gen
+        rng = np.random.default_rng(seed)
+        self.z = (rng.standard_normal((1, gen.noise_dim)) * noise_scale).astype(np.float32)
+        self.lines = _Lines(gen, 1, 1, rng)
+        self.temperature = float(temperature)
+        self.bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
+
+    @property
+    def last_onset(self) -> float | None:
+        """Beat of the last note fed or sampled (None before any)."""
+        return float(self.lines.grid[0]) / GRID_STEPS_PER_BEAT if self.lines.started else None
+
+    def feed(self, notes) -> int:
+        return self.lines.feed(self.z, notes)
+
+    def sample(self, n: int = 64, start: float | None = None, window: float | None = None,
+               until: float | None = None) -> np.ndarray:
+        """Up to `n` notes [m, 4] (pitch, onset beats, duration beats, velocity): the first at or
+        after beat `start` (and before `start + window` beats); with `until`, only the notes with
+        onsets before that beat (the sampling stops at the first past it)."""
+        s = None if start is None else grid_step(start)
+        w = None if window is None else max(1, int(round(window * GRID_STEPS_PER_BEAT)))
+        u = None if until is None else grid_step(until)
+        notes = self.lines.phrase(self.z, self.gen.temperatures * self.temperature, self.bias, n=n,
+                                  start=s, window=w, until=u)[0]
+        return notes if until is None else notes[notes[:, 1] < until - 1e-9]
+
+    def snapshot(self) -> tuple:
+        return self.lines.snapshot()
+
+    def restore(self, state: tuple) -> None:
+        self.lines.restore(state)

@@ -448,6 +448,7 @@ def test_missing_port_is_one_clear_error(monkeypatch):
 
         def delete(self):
             pass
+    monkeypatch.setenv("MIDIGAN_JACK_BACKEND", "rtmidi")  # python-rtmidi's path, faked
     monkeypatch.setattr(ports, "_client", lambda kind, api, name: FakeOut())
     with pytest.raises(PortNotFound, match="no MIDI output port named 'nope' \\(available: 'Synth A', 'Synth B'\\)"):
         open_output("nope", virtual=False, api="jack")

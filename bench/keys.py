@@ -1,0 +1,128 @@
+"""Key estimation (midigan/keys.py) against keys written down for piano-midi.de pieces.
+
+Three references: (1) pieces whose key is known from their name (Chopin's 24 Preludes
+Op. 28, chpn-pN: N's key; first movements of well-known sonatas, WTC preludes and fugues)
+and pieces whose title text in the file names its key (Haydn, Grieg); (2) every piece's
+first key-signature meta event, which fixes the key up to relative major/minor: compared
+with the estimate's relative major, over its first 8 bars. Prints the hit rates.
+
+    python bench/keys.py [CORPUS]     (default ../shared/corpus/piano-midi-de)
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from midigan.corpus import list_midi_files, read_notes  # noqa: E402
+from midigan.keys import PROFILES, estimate_key  # noqa: E402
+from midigan.music import NOTE_NAMES  # noqa: E402
+
+OP28 = ["C major", "A minor", "G major", "E minor", "D major", "B minor", "A major", "F# minor",
+        "E major", "C# minor", "B major", "G# minor", "F# major", "D# minor", "C# major", "A# minor",
+        "G# major", "F minor", "D# major", "C minor", "A# major", "G minor", "F major", "D minor"]
+# First movements (or single pieces) whose key is part of their name.
+NAMED = {
+    "bach/bach_846.mid": "C major", "bach/bach_847.mid": "C minor", "bach/bach_850.mid": "D major",
+    "beeth/elise.mid": "A minor", "beeth/mond_1.mid": "C# minor", "beeth/pathetique_1.mid": "C minor",
+    "beeth/appass_1.mid": "F minor", "beeth/waldstein_1.mid": "C major",
+    # opus10_N: the movements of Op. 10 No. 1 (C minor; Adagio molto in A flat; Finale)
+    "beeth/beethoven_opus10_1.mid": "C minor", "beeth/beethoven_opus10_2.mid": "G# major",
+    "beeth/beethoven_opus10_3.mid": "C minor", "beeth/beethoven_opus22_1.mid": "A# major",
+    "beeth/beethoven_opus90_1.mid": "E minor", "beeth/beethoven_hammerklavier_1.mid": "A# major",
+    "mozart/mz_330_1.mid": "C major", "mozart/mz_331_1.mid": "A major", "mozart/mz_332_1.mid": "F major",
+    "mozart/mz_333_1.mid": "A# major", "mozart/mz_545_1.mid": "C major", "mozart/mz_570_1.mid": "A# major",
+    "mozart/mz_311_1.mid": "D major",
+}
+for i, k in enumerate(OP28, 1):
+    NAMED[f"chopin/chpn-p{i}.mid"] = k
+TITLE = re.compile(r"\bin ([A-G])(?:[- ]?(flat|sharp|b|#))?[- ](major|minor|Dur|Moll)", re.I)
+FLAT = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E"}
+
+
+def _pc(name: str) -> int:
+    name = FLAT.get(name, name)
+    return NOTE_NAMES.index(name)
+
+
+def title_key(path) -> str | None:
+    """'in G major' / 'in E-Dur' in the file's text events, as 'G major'."""
+    import mido
+
+    mf = mido.MidiFile(str(path))
+    for tr in mf.tracks:
+        for m in tr:
+            if m.is_meta and m.type in ("track_name", "text"):
+                hit = TITLE.search(getattr(m, "text", None) or getattr(m, "name", "") or "")
+                if hit:
+                    acc = {"flat": "b", "sharp": "#"}.get((hit.group(2) or "").lower(), hit.group(2) or "")
+                    mode = "major" if hit.group(3).lower() in ("major", "dur") else "minor"
+                    return f"{NOTE_NAMES[_pc(hit.group(1).upper() + acc)]} {mode}"
+    return None
+
+
+def first_signature(path) -> int | None:
+    """The relative-major tonic of the file's first key-signature event."""
+    import mido
+
+    for tr in mido.MidiFile(str(path)).tracks:
+        for m in tr:
+            if m.type == "key_signature":
+                k = m.key
+                return (_pc(k[:-1]) + 3) % 12 if k.endswith("m") else _pc(k)
+    return None
+
+
+def labelled(root: Path) -> dict[str, str]:
+    """{name: 'C# minor'} for the pieces of `root` with a known key."""
+    names = set(list_midi_files(root))
+    out = {n: k for n, k in NAMED.items() if n in names}
+    for n in sorted(names):
+        if n.startswith(("haydn/", "hay", "grieg/")) and n not in out:
+            k = title_key(root / n)
+            if k and n.rsplit("_", 1)[-1] in ("1.mid",) or (k and n.startswith("grieg/")):
+                out[n] = k  # a sonata's title names its first movement's key
+    return out
+
+
+def main(root: Path) -> None:
+    lab = labelled(root)
+    print(f"{len(lab)} pieces with a known key ({sum(k.endswith('minor') for k in lab.values())} minor)")
+    for profile in PROFILES:
+        hits, rel, misses = 0, 0, []
+        for n, k in lab.items():
+            notes = read_notes(root / n)
+            est = estimate_key(notes.pitches, notes.durations, profile)
+            hits += est.name == k
+            t = _pc(k.split()[0])
+            rel += est.relative_major == (t if k.endswith("major") else (t + 3) % 12)
+            if est.name != k:
+                misses.append(f"{n}: {k} -> {est.name}")
+        print(f"{profile:>9}: key and mode {hits}/{len(lab)} = {hits / len(lab):.0%}; "
+              f"signature (relative keys count) {rel}/{len(lab)} = {rel / len(lab):.0%}")
+        for m in misses:
+            print(f"           miss {m}")
+    hit = tot = 0
+    for n in list_midi_files(root):
+        sig = first_signature(root / n)
+        if sig is None:
+            continue
+        try:
+            notes = read_notes(root / n)
+            first = notes.starts < 32  # the first 8 bars of 4/4, before most modulations
+            est = estimate_key(notes.pitches[first], notes.durations[first])
+        except ValueError:
+            continue
+        tot += 1
+        hit += est.relative_major == sig
+    print(f"first key signature vs the first 8 bars' estimate (default profile, relative keys count): "
+          f"{hit}/{tot} = {hit / tot:.0%}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else
+         Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "piano-midi-de")

@@ -1,0 +1,386 @@
+"""Sample-accurate JACK MIDI: a real JACK client (the JACK-Client package) with a process callback.
+
+python-rtmidi's JACK port writes every message at the start of the next process
+cycle, so whatever the player does, an onset moves by up to one period (10.7 ms at
+1024 frames). Here the player hands each message over *ahead of time* with its due
+time (`send_at(msg, due)`, `lead` seconds early), and the process callback writes it
+into the MIDI buffer at the frame that due time maps to, plus one period: a
+constant latency of `latency` seconds (one period), and no jitter beyond the
+server's own time-to-frame estimate.
+
+Time: the player's clock (`now`, perf_counter) is mapped to JACK's microsecond
+clock (jack_get_time, which need not be the same clock: the offset is measured
+and refreshed), and JACK microseconds to frames by the server's own estimate of
+the current cycle (jack_get_cycle_times: the cycle's first frame, its start and
+the next cycle's start, in microseconds), as jack_time_to_frames does.
+
+A MIDI clock input on the same client (`clock_input()`) is read in the same
+callback; each message is stamped with its own frame, converted back to the
+player's clock, so the followed tempo does not move by whole periods.
+
+Import this module only where JACK-Client is wanted: it imports `jack` (and so
+libjack) lazily, in `available()` and `JackOutput()`.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+import time
+from collections import deque
+
+from .ports import APIUnavailable, PortError, PortNotFound, _find, _Port, _quiet_stderr, _why_unavailable
+
+# How early the player hands messages over (seconds). A message must be queued
+# before the process cycle its frame falls in starts, which is never before its
+# due time; this margin covers the player thread waking late on a busy machine.
+LEAD = 0.010
+
+
+def _import_jack():
+    """The jack module, or ImportError (not installed) / OSError (no libjack)."""
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    import jack  # noqa: PLC0415 (lazy: only JACK users load libjack)
+
+    return jack
+
+
+def available() -> bool:
+    """Whether JACK-Client and libjack can be loaded here (not whether a server runs)."""
+    try:
+        _import_jack()
+        return True
+    except (ImportError, OSError):
+        return False
+
+
+class _CycleTimes:
+    """jack_get_time and jack_get_cycle_times through ctypes (JACK-Client does not wrap them)."""
+
+    def __init__(self, client):
+        import jack
+
+        lib = ctypes.CDLL(jack._libname or ctypes.util.find_library("jack"))
+        self.get_time = lib.jack_get_time
+        self.get_time.restype = ctypes.c_uint64
+        self.get_time.argtypes = []
+        f = lib.jack_get_cycle_times
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64),
+                      ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_float)]
+        self._f = f
+        self._ptr = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
+        self._frames, self._cur, self._next = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64()
+        self._period = ctypes.c_float()
+        self._args = (self._ptr, ctypes.byref(self._frames), ctypes.byref(self._cur),
+                      ctypes.byref(self._next), ctypes.byref(self._period))
+
+    def __call__(self):
+        """(first frame of this cycle, its start in JACK µs, the next cycle's start in µs), or None."""
+        if self._f(*self._args):
+            return None
+        return self._frames.value, self._cur.value, self._next.value
+
+
+class JackOutput(_Port):
+    """A JACK MIDI output port on its own client: send(), send_at(), cancel(), panic(), reset().
+
+    `name` is the port's short name; the client is called `client_name` (JACK adds
+    '-01' etc. when that name is taken: `name` then becomes the real 'client:port').
+    With `connect_to`, the port is connected to that existing JACK MIDI input.
+    """
+
+    api = "jack"
+    lead = LEAD
+
+    def __init__(self, name: str = "midigan", *, client_name: str = "midigan", connect_to: str | None = None,
+                 now=time.perf_counter):
+        try:
+            jack = _import_jack()
+        except OSError as e:
+            raise APIUnavailable(f"JACK-Client cannot load libjack ({e})") from None
+        self.now = now
+        self._queue: deque = deque()  # (frame, due, bytes), in the order sent
+        self._lock = threading.Lock()  # cancel() vs the process callback
+        self._clock = None  # a JackClockInput, when one was opened
+        self._errors = 0  # messages the buffer refused (full): dropped, counted
+        self.late = 0  # messages written later than their frame (the process cycle had passed)
+        try:
+            with _quiet_stderr():
+                self.client = jack.Client(client_name, no_start_server=True)
+        except jack.JackOpenError:
+            raise APIUnavailable(_why_unavailable("jack")) from None
+        try:
+            self._times = _CycleTimes(self.client)
+            self._offset_us = 0.0
+            self._offset_at = -1e9
+            self._cycle = None  # (first frame, its start in JACK µs, frames per µs) of the last cycle
+            self._wrap, self._last_first = 0, 0
+            self._t0 = self._f0 = self._r = None  # the frame line (see _frame)
+            self._refresh_offset(force=True)
+            self.rate, self.period = self.client.samplerate, self.client.blocksize
+            self.port = self.client.midi_outports.register(name)
+            self.client.set_process_callback(self._process)
+            self.client.set_blocksize_callback(self._blocksize)
+            self.xruns = 0
+            self.client.set_xrun_callback(self._xrun)
+            self.client.activate()
+            self.name = self.port.name  # the real 'client:port', after any renaming
+            self.client_name = self.client.name
+            if connect_to is not None:
+                names = [p.name for p in self.client.get_ports(is_midi=True, is_input=True)
+                         if not p.name.startswith(self.client_name + ":")]
+                target = names[_find(names, connect_to, "output")]
+                self.client.connect(self.port, target)
+                self.name = target
+        except BaseException:
+            self.client.close()
+            raise
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def latency(self) -> float:
+        """Seconds from a message's due time to the frame it is written at: one period."""
+        return self.period / self.rate
+
+    def _refresh_offset(self, force: bool = False) -> None:
+        """The player's clock minus JACK's, in µs: re-measured every second (they may drift apart)."""
+        t = self.now()
+        if not force and t - self._offset_at < 1.0:
+            return
+        best = None
+        for _ in range(3):
+            a = self.now()
+            j = self._times.get_time()
+            b = self.now()
+            if best is None or b - a < best[0]:
+                best = (b - a, (a + b) * 0.5e6 - j)
+        self._offset_us, self._offset_at = best[1], t
+
+    def _xrun(self, _delay):
+        self.xruns += 1
+
+    def _blocksize(self, blocksize):
+        self.period = blocksize
+
+    # ------------------------------------------------------------------ sending
+
+    def _frame(self, due: float) -> int | None:
+        """The JACK frame `due` (the player's clock) falls on, on a grid exact in frames.
+
+        JACK's own estimate (the last cycle's first frame and times) moves by a frame
+        or two from cycle to cycle, and a dummy or USB card's frames do not run at
+        exactly `rate` per second of the system clock. So the map is a straight line,
+        frames = f0 + (due - t0) * r, that follows JACK's estimate slowly: r leans
+        towards it over about two seconds (parts per million), and the line jumps only
+        when the two part by more than 2 ms (an xrun, a stalled server).
+        """
+        cyc = self._cycle
+        if cyc is None:
+            return None
+        first, cur, per_us = cyc
+        est = first + (due * 1e6 - self._offset_us - cur) * per_us
+        if self._t0 is None:
+            self._t0, self._f0, self._r = due, est, float(self.rate)
+        else:
+            line = self._f0 + (due - self._t0) * self._r
+            dev = line - est
+            if abs(dev) > 0.002 * self.rate:
+                self._t0, self._f0, self._r = due, est, float(self.rate)
+            elif due > self._t0:
+                self._f0, self._t0 = line, due
+                lim = 1e-3 * self.rate
+                self._r = self.rate + max(-lim, min(lim, -dev / 2.0))
+        return int(round(self._f0 + (due - self._t0) * self._r)) + self.period
+
+    def send_at(self, msg, due: float) -> None:
+        """Queue `msg` to sound at `due` (the player's clock) + one period."""
+        if self.closed:
+            raise PortError(f"port {self.name!r} is closed")
+        self._refresh_offset()
+        self._queue.append((self._frame(due), due, bytes(msg)))
+
+    def send(self, msg) -> None:
+        """Now (+ one period, as every message), after anything queued before it."""
+        self.send_at(msg, self.now())
+
+    def cancel(self, after: float | None = None) -> list[bytes]:
+        """Drop queued messages due after `after` (default: now) that are not written yet,
+        and return them (the player sends the note-offs among them again, now).
+
+        The player calls this before releasing its notes, so a note handed over
+        early can't sound after the stop.
+        """
+        cut = self.now() if after is None else after
+        q, keep = self._queue, []
+        dropped = []
+        with self._lock:
+            while q:
+                item = q.popleft()
+                if item[1] > cut:
+                    dropped.append(item[2])
+                else:
+                    keep.append(item)
+            q.extendleft(reversed(keep))
+        return dropped
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------------ the process callback
+
+    def _process(self, frames: int) -> None:
+        port = self.port
+        port.clear_buffer()
+        times = self._times()
+        if times is None:
+            return
+        first, cur, nxt = times
+        span = nxt - cur
+        if span <= 0:
+            return
+        if first < self._last_first:  # jack_nframes_t wrapped (after ~24 h at 48 kHz)
+            self._wrap += 1 << 32
+        self._last_first = first
+        first += self._wrap
+        self._cycle = (first, cur, frames / span)
+        clock = self._clock
+        if clock is not None:
+            clock._read(cur, span / frames, self._offset_us)
+        # cancel() holds the lock while it sorts the queue: then this cycle writes
+        # nothing (the messages leave one cycle late) rather than wait in real time.
+        if not self._lock.acquire(False):
+            return
+        try:
+            self._write(first, frames)
+        finally:
+            self._lock.release()
+
+    def _write(self, first: int, frames: int) -> None:
+        port, q = self.port, self._queue
+        end = first + frames
+        last = 0
+        while q:
+            frame, _due, msg = q[0]
+            if frame is None:  # sent before the first cycle: now
+                frame = first
+            if frame >= end:
+                break
+            off = frame - first
+            if off < 0:
+                off = 0
+                self.late += 1
+            if off < last:
+                off = last  # messages leave in the order they were sent
+            try:
+                port.write_midi_event(off, msg)
+            except Exception:  # buffer full: the rest waits for the next cycle
+                if last == 0 and off == 0:
+                    q.popleft()  # one that cannot fit even alone: drop it
+                    self._errors += 1
+                    continue
+                break
+            last = off
+            q.popleft()
+
+    # ------------------------------------------------------------------ clock input
+
+    def clock_input(self, source: str = "virtual", exclude=()) -> JackClockInput:
+        """A MIDI clock input on this client: a port called 'midigan clock' (`source` 'virtual'),
+        connected from the existing output `source` otherwise (never one of ours)."""
+        port = self.client.midi_inports.register("midigan clock")
+        name = port.name
+        if source != "virtual":
+            own = (self.client_name + ":", *exclude)
+            names = [p.name for p in self.client.get_ports(is_midi=True, is_output=True)
+                     if not p.name.startswith(own)]
+            try:
+                src = names[_find(names, source, "input")]
+            except PortNotFound:
+                port.unregister()
+                raise
+            self.client.connect(src, port)
+            name = src
+        self._clock = JackClockInput(port, name)
+        return self._clock
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Let everything queued leave (up to `timeout` s past its due time), then close the client."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            deadline = time.monotonic() + timeout
+            while self._queue and time.monotonic() < deadline:
+                time.sleep(0.002)
+            # The last cycle's buffer is read by the next client in the graph within
+            # the same cycle: one more period and it has left.
+            time.sleep(2 * self.latency + 0.002)
+            self.client.deactivate()
+        finally:
+            self._clock = None
+            self.client.close()
+
+
+def open_jack_output(name: str, *, virtual: bool = True, client_name: str = "midigan",
+                     explicit: bool = True) -> JackOutput | None:
+    """A JackOutput for ports.open_output, or None where it should use python-rtmidi instead:
+    JACK-Client not installed (or MIDIGAN_JACK_BACKEND=rtmidi), and, when JACK was not
+    asked for by name (`explicit` False: 'auto'), no JACK server or no such JACK port."""
+    if os.environ.get("MIDIGAN_JACK_BACKEND", "").lower() == "rtmidi" or not available():
+        return None
+    try:
+        if virtual:
+            return JackOutput(name, client_name=client_name)
+        return JackOutput(client_name, client_name=client_name, connect_to=name)
+    except (APIUnavailable, PortNotFound):
+        if explicit:
+            raise
+        return None
+
+
+class JackClockInput:
+    """A MIDI clock input read in JackOutput's process callback: ClockInput's interface
+    (take, pending, wait, close), each message stamped with its frame on the player's clock."""
+
+    def __init__(self, port, name: str):
+        self.port, self.name = port, name
+        self._inbox: deque = deque()
+        self._wake = threading.Event()
+
+    def _read(self, cur, us_per_frame, offset_us):
+        got = False
+        for off, data in self.port.incoming_midi_events():
+            msg = bytes(data)
+            if msg and msg[0] in (0xF8, 0xFA, 0xFB, 0xFC, 0xF2):
+                self._inbox.append(((cur + off * us_per_frame + offset_us) * 1e-6, tuple(msg)))
+                got = True
+        if got:
+            self._wake.set()
+
+    def take(self) -> list:
+        self._wake.clear()
+        out = []
+        while self._inbox:
+            out.append(self._inbox.popleft())
+        return out
+
+    def pending(self) -> bool:
+        return bool(self._inbox)
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+
+    def close(self) -> None:
+        pass  # the port goes with its client
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,165 @@
+"""Play along: what the DAW plays is heard by the model (teacher-forced, runtime.Continuation),
+and midigan answers it or plays along with it.
+
+`Listener` is the musical part, free of threads and ports: `hear(beat, message)` takes each
+incoming MIDI message at its beat on the player's timeline (notes, CCs); `due(beat)`, called
+as time passes, returns the notes to schedule from now on. Modes:
+
+- ``answer``: call and response. Once every key is up and `silence` beats have passed since
+  the last one was released, the model (having heard the call) plays `bars` bars starting
+  on that beat (within one 1/16 step of it), then listens again.
+- ``accompany``: midigan keeps playing, a bar ahead; before each bar it hears what was played
+  since the last one, merged in time with its own notes.
+- ``off``: midigan plays on its own (its own notes only as context); input is ignored.
+
+Knobs (CC numbers in CC_MAP), applied to the next note sampled: CC 1 temperature (x0.25..x2
+of the preset's), CC 74 density (-3..3), CC 20 mode (0-42 off, 43-85 answer, 86-127
+accompany). With `key_auto`, the key and scale (major or minor) are estimated from the last
+`key_bars` bars heard (keys.estimate_key) and sampling keeps to them (the preset's masks).
+Incoming notes are never echoed: only the returned notes are played.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .arrange import Note, sampling_bias, shape_notes
+from .keys import estimate_key
+from .music import NOTE_NAMES
+from .player import BEATS_PER_BAR
+from .presets import override
+from .runtime import Continuation
+
+MODES = ("answer", "accompany", "off")
+CC_MAP = {1: "temperature", 74: "density", 20: "mode"}
+STEP = 0.25  # beats: the answer starts within one 1/16 step of the silence threshold
+KEY_MIN_NOTES = 8  # notes heard before --key auto names a key
+NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
+
+
+class Listener:
+    def __init__(self, generator, preset, mode: str = "answer", seed: int = 0, silence: float = 2.0,
+                 bars: int = 2, key_auto: bool = False, key_bars: int = 4):
+        if mode not in MODES:
+            raise ValueError(f"unknown listen mode {mode!r} (one of {', '.join(MODES)})")
+        if not silence > 0:
+            raise ValueError(f"silence must be more than 0 beats, got {silence:g}")
+        if bars < 1:
+            raise ValueError(f"answer bars must be at least 1, got {bars}")
+        self.preset, self.mode, self.silence, self.bars = preset, mode, float(silence), int(bars)
+        self.key_auto, self.key_bars = key_auto, key_bars
+        self.line = Continuation(generator, seed=seed, temperature=preset.temperature,
+                                 noise_scale=preset.noise_scale, bias=sampling_bias(preset))
+        self.committed = self.line.snapshot()  # the line's state after everything before `at`
+        self.at = 0.0  # beat up to which the context is committed
+        self.held: dict[int, tuple[float, int, bool]] = {}  # pitch -> (onset beat, velocity, fed yet) of keys down
+        self.heard: list[tuple] = []  # (pitch, onset, duration, velocity) heard, not yet committed
+        self.recent: list[tuple] = []  # heard notes, for the key estimate
+        self.ours: list[tuple] = []  # our notes handed out, not yet committed
+        self.released = None  # beat the last key went up (None: nothing heard since the last answer)
+        self.until = 0.0  # beat up to which our notes are handed out
+        self.key = None  # keys.Key, with key_auto, once estimated
+        self.knobs = {"temperature": preset.temperature, "density": preset.density}
+        self.answers = 0
+
+    # ------------------------------------------------------------------ input
+
+    def hear(self, beat: float, msg) -> None:
+        """One incoming MIDI message (bytes) at `beat`."""
+        if not msg:
+            return
+        kind = msg[0] & 0xF0
+        if kind == CONTROL and len(msg) >= 3:
+            self._knob(msg[1], msg[2])
+        if self.mode == "off" or kind not in (NOTE_ON, NOTE_OFF) or len(msg) < 3:
+            return
+        pitch, vel = msg[1], msg[2]
+        if kind == NOTE_ON and vel > 0:
+            if pitch in self.held:  # struck again before its release
+                self._heard_note(pitch, beat)
+            self.held[pitch] = (float(beat), vel, False)
+            self.released = None
+        elif pitch in self.held:
+            self._heard_note(pitch, beat)
+            if not self.held:
+                self.released = float(beat)
+
+    def _heard_note(self, pitch: int, end: float) -> None:
+        onset, vel, fed = self.held.pop(pitch)
+        note = (pitch, max(onset, self.at), max(end - onset, 1e-3), vel)
+        if not fed:  # (a key held over a commit was fed then, as long as it had sounded)
+            self.heard.append(note)
+        self.recent.append(note)
+
+    def _knob(self, cc: int, value: int) -> None:
+        what = CC_MAP.get(cc)
+        if what == "temperature":
+            self.knobs["temperature"] = self.preset.temperature * 0.25 * 8 ** (value / 127)
+        elif what == "density":
+            self.knobs["density"] = round(-3 + 6 * value / 127, 3)
+        elif what == "mode":
+            self.mode = MODES[2] if value < 43 else MODES[0] if value < 86 else MODES[1]
+
+    # ------------------------------------------------------------------ output
+
+    def due(self, beat: float) -> list[Note]:
+        """The notes to schedule now that the player is at `beat` (often none)."""
+        if self.mode == "answer":
+            if self.held or self.released is None or beat < self.until:
+                return []
+            start = self.released + self.silence
+            if beat < start - STEP:
+                return []
+            start = max(start, beat)
+            self._commit(start)
+            out = self._sample(start, start + self.bars * BEATS_PER_BAR, window=STEP)
+            self.released = None
+            self.answers += 1
+            return out
+        if beat + BEATS_PER_BAR <= self.until:  # accompany, off: a bar ahead
+            return []
+        start = max(self.until, beat)
+        self._commit(beat)
+        return self._sample(start, start + BEATS_PER_BAR)
+
+    def _commit(self, beat: float) -> None:
+        """Everything heard and played before `beat` into the committed state; then our notes
+        handed out from there on (they will sound) into the line."""
+        held = [(p, o, max(beat - o, 1e-3), v) for p, (o, v, fed) in self.held.items() if o < beat and not fed]
+        heard = self.heard + held
+        past = [n for n in self.ours if n[1] < beat]
+        future = [n for n in self.ours if n[1] >= beat]
+        self.line.restore(self.committed)
+        if heard or past:
+            self.line.feed(np.array(sorted(heard + past, key=lambda n: (n[1], n[0])), np.float64))
+        self.committed, self.at = self.line.snapshot(), max(self.at, beat)
+        self.heard = []
+        self.held = {p: (o, v, fed or o < beat) for p, (o, v, fed) in self.held.items()}
+        self.ours = future
+        if future:
+            self.line.feed(np.array(future, np.float64))
+        self._steer(beat)
+
+    def _steer(self, beat: float) -> None:
+        """Knobs and the estimated key into the sampling settings."""
+        self.recent = [n for n in self.recent if n[1] >= beat - self.key_bars * BEATS_PER_BAR]
+        changes = {"density": self.knobs["density"]}
+        if self.key_auto and len(self.recent) >= KEY_MIN_NOTES:
+            r = np.array(self.recent, np.float64)
+            try:
+                self.key = estimate_key(r[:, 0].astype(np.int64), r[:, 2])
+                changes.update(key=NOTE_NAMES[self.key.tonic], scale=self.key.mode)
+            except ValueError:
+                pass
+        self.line.bias = sampling_bias(override(self.preset, **changes))
+        self.line.temperature = self.knobs["temperature"]
+
+    def _sample(self, start: float, end: float, window: float | None = None) -> list[Note]:
+        notes = self.line.sample(n=256, start=start, window=window, until=end)
+        self.ours.extend(tuple(float(x) for x in n) for n in notes)
+        self.until = max(self.until, end)
+        return shape_notes(notes, self.preset)
+
+    @property
+    def status(self) -> str:
+        key = f"  key {self.key.name}" if self.key is not None else ""
+        return f"{self.mode}{key}"

@@ -1,0 +1,107 @@
+"""Play along (midigan/listen.py): answer, accompany, knobs and --key auto, on beats, no ports."""
+import numpy as np
+import pytest
+
+from midigan import events as ev
+from midigan.listen import Listener
+from midigan.presets import load_preset, override
+from midigan.runtime import Generator
+
+
+def play(listener, notes, step=0.125):
+    """Feed (pitch, onset, duration) notes as note-on/off messages, asking `due` every `step`
+    beats as a player would; returns every (asked at beat, notes handed out)."""
+    events = sorted([(o, 1, (0x90, p, 90)) for p, o, d in notes] + [(o + d, 0, (0x80, p, 0)) for p, o, d in notes])
+    out, i, beat = [], 0, 0.0
+    end = max(o + d for _, o, d in notes) + 40
+    while beat < end:
+        while i < len(events) and events[i][0] <= beat:
+            listener.hear(events[i][0], events[i][2])
+            i += 1
+        got = listener.due(beat)
+        if got:
+            out.append((beat, got))
+        beat = round(beat + step, 9)
+    return out
+
+
+CALL = [(60 + [0, 4, 7, 12, 7, 4, 0, 2][i], i * 0.5, 0.45) for i in range(8)]  # 1 bar, ends at 3.95
+
+
+@pytest.fixture
+def gen(tiny_run):
+    return Generator(tiny_run[1])
+
+
+def test_answer_starts_at_the_silence_threshold_and_listens_again(gen):
+    lis = Listener(gen, load_preset("piano"), mode="answer", seed=1, silence=2.0, bars=2)
+    call2 = [(p, o + 20, d) for p, o, d in CALL]
+    got = play(lis, CALL + call2)
+    assert len(got) == 2 and lis.answers == 2  # one answer per call, none while nobody plays
+    threshold = CALL[-1][1] + CALL[-1][2] + 2.0
+    first = got[0][1]
+    assert threshold <= first[0].start < threshold + 0.25  # within one step of the threshold
+    assert got[0][0] >= threshold - 0.25 - 1e-9  # handed out no earlier than a step before it
+    assert max(n.start for n in first) < threshold + 8  # two bars
+    second = got[1][1]
+    t2 = call2[-1][1] + call2[-1][2] + 2.0
+    assert t2 <= second[0].start < t2 + 0.25
+
+
+def test_an_answer_waits_while_a_key_is_held(gen):
+    lis = Listener(gen, load_preset("piano"), mode="answer", seed=1, silence=1.0)
+    got = play(lis, [(60, 0, 0.5), (48, 0, 9.0)])
+    assert got and got[0][1][0].start >= 10.0
+
+
+def test_priming_from_what_was_heard_changes_the_answer(gen):
+    a = Listener(gen, load_preset("piano"), mode="answer", seed=1)
+    b = Listener(gen, load_preset("piano"), mode="answer", seed=1)
+    other = [(p + 5, o, d) for p, o, d in CALL]
+    play(a, CALL), play(b, other)
+    # the call reached the model: the state the answer was sampled from differs with it
+    assert not np.allclose(a.committed[0], b.committed[0], atol=1e-4)
+    assert a.committed[3] == b.committed[3] == round((CALL[-1][1]) * 24)  # its last onset, in grid steps
+
+
+def test_accompany_keeps_a_bar_ahead_and_hears_the_player(gen):
+    lis = Listener(gen, load_preset("piano"), mode="accompany", seed=2)
+    got = play(lis, CALL + [(p, o + 8, d) for p, o, d in CALL])
+    starts = [n.start for _, notes in got for n in notes]
+    assert (np.diff(starts) >= 0).all()
+    for beat, notes in got:  # each batch is the next bar, handed out before it starts
+        assert all(n.start >= beat for n in notes)
+    assert max(starts) > 40 and len(got) >= 10
+    assert not lis.heard  # what was heard went into the context
+
+
+def test_knobs_take_effect_at_the_next_note(gen):
+    lis = Listener(gen, load_preset("piano"), mode="accompany", seed=3)
+    lis.hear(0, (0xB0, 74, 127))  # density up: busier
+    lis.hear(0, (0xB0, 1, 0))  # temperature down
+    busy = sum(len(lis.due(b)) for b in range(0, 64, 4))
+    assert lis.knobs["density"] == 3 and lis.knobs["temperature"] == pytest.approx(0.25)
+    sparse_lis = Listener(gen, load_preset("piano"), mode="accompany", seed=3)
+    sparse_lis.hear(0, (0xB0, 74, 0))
+    sparse = sum(len(sparse_lis.due(b)) for b in range(0, 64, 4))
+    assert busy > sparse
+    lis.hear(0, (0xB0, 20, 0))
+    assert lis.mode == "off"
+    lis.hear(0, (0xB0, 20, 64))
+    assert lis.mode == "answer"
+
+
+def test_key_auto_keeps_the_answer_in_the_heard_key(gen):
+    lis = Listener(gen, load_preset("piano"), mode="answer", seed=4, key_auto=True)
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74, 73, 71, 69, 67, 66, 64, 62, 62]
+    got = play(lis, [(p, i * 0.5, 0.45) for i, p in enumerate(d_major)])
+    assert lis.key is not None and lis.key.name == "D major" and "D major" in lis.status
+    pcs = {n.pitch % 12 for n in got[0][1]}
+    assert pcs <= {2, 4, 6, 7, 9, 11, 1}
+
+
+def test_bad_settings(gen):
+    with pytest.raises(ValueError, match="listen mode"):
+        Listener(gen, load_preset("piano"), mode="loud")
+    with pytest.raises(ValueError, match="silence"):
+        Listener(gen, load_preset("piano"), silence=0)
