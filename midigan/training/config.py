@@ -3,8 +3,9 @@
 `Config()` is the default, what ships: an LSTM generator over note events (onset step,
 key, duration, velocity; midigan/events.py) fed one noise vector per line, trained by
 maximum likelihood; then an LSTM discriminator trained with binary cross-entropy to tell
-real windows from the generator's, whose vote picks among `candidates` sampled phrases
-at run time (discriminator rejection sampling). `seed` is the paper's design (one tanh
+real windows from the generator's; then both alternate, the generator rewarded by the
+discriminator through its samples (REINFORCE) besides the likelihood. `candidates` is how
+many sampled phrases the discriminator may choose among at run time. `seed` is the paper's design (one tanh
 value per note, noise sequence in, LSTM discriminator, binary cross-entropy), kept as a
 reproducible baseline. `tiny` is seconds on a CPU, for tests.
 """

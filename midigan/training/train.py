@@ -1,11 +1,12 @@
 """One training loop, on one CPU, one GPU or many (torchrun).
 
-The default (event) model trains in two phases: `mle_steps` of maximum likelihood
+The default (event) model trains in three phases: `mle_steps` of maximum likelihood
 (teacher forcing over real windows), keeping the generator that scores best on the
-validation pieces; then `adv_steps` in which the discriminator learns, by binary
-cross-entropy, to tell real windows from that generator's sampled continuations. Its
-vote picks among candidate phrases at run time (runtime.py). The seed (scalar) model is
-the paper's GAN: generator and discriminator alternate for `adv_steps`.
+validation pieces; `adv_steps` in which the discriminator learns, by binary
+cross-entropy, to tell real windows from that generator's sampled continuations (an
+adversarial phase needs a discriminator that already knows something); then `pg_steps`
+of the GAN proper, the two alternating (_pg_step). The seed (scalar) model is the
+paper's GAN: generator and discriminator alternate for `adv_steps`.
 
 Run folder: checkpoint.pt (every `val_every` steps), log.csv (one row per step),
 losses.png and accuracy.png. Under `torchrun` every rank draws its own windows, the
