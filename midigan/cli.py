@@ -50,6 +50,10 @@ def _extra_hint(e: ImportError) -> str:
         return "plots need: pip install 'midigan[plot]'"
     if name in ("sklearn", "symusic"):
         return "evaluate needs: pip install 'midigan[eval]'"
+    if name == "jack":
+        return "--sync jack needs: pip install 'midigan[jack]'"
+    if name == "link":
+        return "--sync link needs: pip install 'midigan[link]'"
     return "reinstall midigan"
 
 
@@ -205,22 +209,42 @@ def presets_cmd():
               help="Send to the existing output port NAME instead (e.g. a loopMIDI port on Windows).")
 @click.option("--api", type=click.Choice(["auto", "alsa", "jack", "coremidi", "winmm"]), default="auto",
               show_default=True, help="MIDI API (auto: ALSA on Linux, CoreMIDI on macOS, WinMM on Windows).")
-@click.option("--sync", "sync", default=None, metavar="PORT",
+@click.option("--sync", "sync", default=None, metavar="PORT|jack|link",
               help="Follow MIDI clock (tempo, Start/Stop/Continue, song position) from input PORT; "
-                   "'virtual' creates an input called 'midigan clock'.")
+                   "'virtual' creates an input called 'midigan clock'; 'jack' follows JACK transport; "
+                   "'link' joins an Ableton Link session (tempo, bar phase, start/stop).")
 @click.option("--candidates", type=int, default=None,
               help="Phrases the model's critic chooses among for each one played (1 = no choice) [default: the model's].")
+@click.option("--listen", "listen", default=None, metavar="PORT|virtual",
+              help="Hear MIDI from input PORT ('virtual': an input called 'midigan in') and play along "
+                   "(--mode); never midigan's own output.")
+@click.option("--mode", type=click.Choice(["answer", "accompany", "off"]), default=None,
+              help="With --listen: answer each phrase after --silence beats, accompany (play on, hearing "
+                   "the input), or off (play alone); CC 20 switches it live [default: answer].")
+@click.option("--silence", type=float, default=None,
+              help="With --listen: beats of silence after a phrase before the answer [default: 2].")
+@click.option("--answer-bars", type=int, default=None,
+              help="With --listen: bars each answer lasts [default: 2].")
+@click.option("--thru", is_flag=True, help="With --listen: echo what is heard to the output (off: it never is).")
+@click.option("--key", default=None, metavar="NAME|auto",
+              help="Key the notes keep to (C, F#, Bb, ...), overriding the preset; 'auto' (with --listen): "
+                   "estimated from what is heard.")
+@click.option("--scale", type=click.Choice(sorted(SCALES)), default=None,
+              help="Scale of the key the notes keep to, overriding the preset.")
 @click.option("--quiet", is_flag=True, help="No status line.")
 @friendly
-def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, candidates, quiet):
-    """Play generated piano live on a MIDI port until Ctrl-C (or --bars)."""
+def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, candidates, quiet,
+         listen, mode, silence, answer_bars, thru, key, scale):
+    """Play generated piano live on a MIDI port until Ctrl-C (or --bars); --listen: play along."""
     from .player import StopOnSignals
+
+    hear = _listen_options(listen, mode, silence, answer_bars, thru, key, sync)
 
     # Ctrl-C or SIGTERM from here on only sets a flag: a signal during start-up ends the
     # command cleanly, and one during the release cannot cut it short.
     with StopOnSignals() as stop:
         reason, sent = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
-                             quiet, stop, candidates)
+                             quiet, stop, candidates, hear=hear, key=key, scale=scale)
         if not quiet:
             sys.stderr.write("\n")
             click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report()}", err=True)
@@ -245,7 +269,39 @@ def _check_candidates(candidates) -> None:
         raise click.BadParameter(f"must be 1-{MAX_CANDIDATES}, got {candidates}", param_hint="--candidates")
 
 
-def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop, candidates):
+def _listen_options(listen, mode, silence, answer_bars, thru, key, sync) -> dict | None:
+    """play's --listen options, checked: None without --listen."""
+    if listen is None:
+        given = [f for f, v in (("--mode", mode), ("--silence", silence), ("--answer-bars", answer_bars),
+                                ("--thru", thru or None)) if v is not None]
+        if key == "auto":
+            raise click.BadParameter("'auto' needs notes to hear: --listen PORT", param_hint="--key")
+        if given:
+            raise click.UsageError(f"{given[0]} needs --listen PORT")
+        return None
+    if sync:
+        raise click.UsageError("--listen does not follow --sync yet: use one or the other")
+    return dict(port=listen, mode=mode or "answer", silence=2.0 if silence is None else silence,
+                bars=2 if answer_bars is None else answer_bars, thru=thru, key_auto=key == "auto")
+
+
+def _listener(gen, pr, seed, hear, port, client, stack):
+    """The ListenSource for --listen: its input opened (never our own output), its Listener."""
+    from .listen import Listener, ListenSource
+    from .ports import open_input
+
+    lis = Listener(gen, pr, mode=hear["mode"], seed=seed, silence=hear["silence"], bars=hear["bars"],
+                   key_auto=hear["key_auto"])
+    if hasattr(port, "listen_input"):  # JACK-Client: read in the output's process callback, frame-stamped
+        inbox = port.listen_input(hear["port"])
+    else:  # never midigan's own output, whatever the name matches
+        inbox = stack.enter_context(open_input(hear["port"], api=port.api, client_name=f"{client}-listen",
+                                               exclude=(f"{client}:",), virtual_name="midigan in"))
+    return ListenSource(lis, inbox, thru=hear["thru"]), inbox.name
+
+
+def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop, candidates,
+          hear=None, key=None, scale=None):
     import contextlib
 
     from .player import Player
@@ -269,7 +325,7 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
             if not quiet:
                 click.echo(f"\nnew take: seed {s}", err=True)
             return s
-    pr = override(load_preset(preset), bpm=bpm, channel=channel)
+    pr = override(load_preset(preset), bpm=bpm, channel=channel, key=None if key == "auto" else key, scale=scale)
     tty = sys.stderr.isatty()
     last_bar = [None]
 
@@ -295,6 +351,10 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
                        "JACK port moves each note by up to one period", err=True)
         if not sync:
             clock = None
+        elif sync.lower() in ("jack", "link"):  # a shared timeline, polled (sync.py)
+            from .sync import open_sync
+
+            clock = stack.enter_context(open_sync(sync, bpm=pr.bpm, port=port))
         elif hasattr(port, "clock_input"):  # read in the same JACK process callback, frame-stamped
             clock = port.clock_input(sync)
         else:  # never midigan's own output, whatever the name matches
@@ -308,9 +368,15 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
         if candidates and candidates > 1 and gen.critic is None:
             raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
                                      param_hint="--candidates")
+        source = None
+        if hear is not None:
+            source, heard = _listener(gen, pr, seed, hear, port, client, stack)
+            if not quiet:
+                click.echo(f"listening on {heard!r} ({hear['mode']}; CC 20: mode, CC 1: temperature, "
+                           f"CC 74: density)", err=True)
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=None if quiet else status, stop_event=stop, candidates=candidates,
-                        new_take=new_take)
+                        new_take=new_take, source=source)
         return player.run(), player.sent
 
 

@@ -36,6 +36,8 @@ from .ports import APIUnavailable, PortError, PortNotFound, _find, _Port, _quiet
 # before the process cycle its frame falls in starts, which is never before its
 # due time; this margin covers the player thread waking late on a busy machine.
 LEAD = 0.010
+CLOCK_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))  # what a clock input keeps
+CHANNEL_BYTES = frozenset(range(0x80, 0xF0))  # what a --listen input keeps: channel messages
 
 
 def _import_jack():
@@ -104,6 +106,7 @@ class JackOutput(_Port):
         self._queue: deque = deque()  # (frame, due, bytes), in the order sent
         self._lock = threading.Lock()  # cancel() vs the process callback
         self._clock = None  # a JackClockInput, when one was opened
+        self._heard = None  # the --listen input (a JackClockInput taking channel messages), when opened
         self._errors = 0  # messages the buffer refused (full): dropped, counted
         self.late = 0  # messages written later than their frame (the process cycle had passed)
         try:
@@ -249,6 +252,9 @@ class JackOutput(_Port):
         clock = self._clock
         if clock is not None:
             clock._read(cur, span / frames, self._offset_us)
+        heard = self._heard
+        if heard is not None:
+            heard._read(cur, span / frames, self._offset_us)
         # cancel() holds the lock while it sorts the queue: then this cycle writes
         # nothing (the messages leave one cycle late) rather than wait in real time.
         if not self._lock.acquire(False):
@@ -290,7 +296,17 @@ class JackOutput(_Port):
     def clock_input(self, source: str = "virtual", exclude=()) -> JackClockInput:
         """A MIDI clock input on this client: a port called 'midigan clock' (`source` 'virtual'),
         connected from the existing output `source` otherwise (never one of ours)."""
-        port = self.client.midi_inports.register("midigan clock")
+        self._clock = self._input("midigan clock", source, exclude, CLOCK_BYTES)
+        return self._clock
+
+    def listen_input(self, source: str = "virtual", exclude=()) -> JackClockInput:
+        """What --listen hears (channel messages), read in the process callback as the clock is:
+        a port called 'midigan in' (`source` 'virtual'), or connected from the output `source`."""
+        self._heard = self._input("midigan in", source, exclude, CHANNEL_BYTES)
+        return self._heard
+
+    def _input(self, port_name: str, source: str, exclude, accept) -> JackClockInput:
+        port = self.client.midi_inports.register(port_name)
         name = port.name
         if source != "virtual":
             own = (self.client_name + ":", *exclude)
@@ -303,8 +319,7 @@ class JackOutput(_Port):
                 raise
             self.client.connect(src, port)
             name = src
-        self._clock = JackClockInput(port, name)
-        return self._clock
+        return JackClockInput(port, name, accept)
 
     # ------------------------------------------------------------------ closing
 
@@ -322,7 +337,7 @@ class JackOutput(_Port):
             time.sleep(2 * self.latency + 0.002)
             self.client.deactivate()
         finally:
-            self._clock = None
+            self._clock = self._heard = None
             self.client.close()
 
 
@@ -347,8 +362,9 @@ class JackClockInput:
     """A MIDI clock input read in JackOutput's process callback: ClockInput's interface
     (take, pending, wait, close), each message stamped with its frame on the player's clock."""
 
-    def __init__(self, port, name: str):
+    def __init__(self, port, name: str, accept=None):
         self.port, self.name = port, name
+        self.accept = CLOCK_BYTES if accept is None else accept  # the status bytes kept
         self._inbox: deque = deque()
         self._wake = threading.Event()
 
@@ -356,7 +372,7 @@ class JackClockInput:
         got = False
         for off, data in self.port.incoming_midi_events():
             msg = bytes(data)
-            if msg and msg[0] in (0xF8, 0xFA, 0xFB, 0xFC, 0xF2):
+            if msg and msg[0] in self.accept:
                 self._inbox.append(((cur + off * us_per_frame + offset_us) * 1e-6, tuple(msg)))
                 got = True
         if got:

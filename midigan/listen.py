@@ -17,8 +17,16 @@ of the preset's), CC 74 density (-3..3), CC 20 mode (0-42 off, 43-85 answer, 86-
 accompany). With `key_auto`, the key and scale (major or minor) are estimated from the last
 `key_bars` bars heard (keys.estimate_key) and sampling keeps to them (the preset's masks).
 Incoming notes are never echoed: only the returned notes are played.
+
+`ListenSource` puts a Listener in the Player's place of its Producer (`Player(source=...)`):
+what a MIDI input hears is stamped with the player's beat and heard, and what the Listener
+hands out is played on the player's timeline; with `thru`, what is heard is echoed.
 """
 from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
 
 import numpy as np
 
@@ -163,3 +171,111 @@ class Listener:
     def status(self) -> str:
         key = f"  key {self.key.name}" if self.key is not None else ""
         return f"{self.mode}{key}"
+
+
+POLL = 0.005  # seconds: how often the listening side looks at its input and the beat clock
+
+
+class ListenSource:
+    """The Player's note source while it listens, in place of its Producer (get, start, close,
+    queue): the Listener's notes, on the player's timeline.
+
+    `inbox` is a MIDI input: take() -> [(time on the player's clock, message)], wait(timeout)
+    (ports.ClockInput). Each message is heard at the player's beat for its time. `threaded`
+    (live): a thread hears and samples (milliseconds of model per answer or bar), so the
+    player's timing never waits on the model; otherwise poll() does it on the caller's thread
+    (deterministic on a fake clock). With `thru`, heard channel messages are handed to the
+    player to echo (echo()), and unecho() gives the note-offs for echoed notes still down.
+    """
+
+    idle = True  # nothing to play for a while is normal: the player keeps time meanwhile
+
+    def __init__(self, listener: Listener, inbox, *, thru: bool = False, threaded: bool = True):
+        self.listener, self.inbox, self.thru, self.threaded = listener, inbox, thru, threaded
+        self.generator, self.preset, self.candidates = listener.line.gen, listener.preset, None
+        self.queue: queue.Queue = queue.Queue()  # lists of notes, or the thread's error
+        self._echo: deque = deque()
+        self.echoed: dict[tuple[int, int], int] = {}  # (channel, pitch) -> echoed note-ons not yet off
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="midigan-listener", daemon=True)
+        self.player = None
+
+    def bind(self, player) -> ListenSource:
+        """The player whose clock (now, beat_at) stamps what is heard."""
+        self.player = player
+        return self
+
+    def start(self) -> ListenSource:
+        if self.threaded:
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                self.inbox.wait(POLL)
+                self.step()
+        except BaseException as e:  # handed to the player, which releases and re-raises
+            self.queue.put(e)
+
+    def step(self) -> None:
+        """Hear what arrived, then queue what is due now."""
+        beat_at = self.player.beat_at
+        for t, msg in self.inbox.take():
+            if self.thru and msg and 0x80 <= msg[0] < 0xF0:
+                self._echo.append(msg)
+            self.listener.hear(beat_at(t), msg)
+        notes = self.listener.due(beat_at(self.player.now()))
+        if notes:
+            self.queue.put(notes)
+
+    def poll(self) -> bool:
+        """Whether notes wait to be fetched (without a thread: hear and sample first)."""
+        if not self.threaded:
+            self.step()
+        return self.queue.qsize() > 0
+
+    def get(self, timeout: float = 0.0):
+        """The next list of notes, or None (never waits: the player keeps time); raises the
+        thread's error."""
+        if not self.threaded and self.queue.empty():
+            self.step()
+        try:
+            item = self.queue.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, (ValueError, OSError, RuntimeError)):
+            raise item
+        if isinstance(item, BaseException):
+            raise RuntimeError(f"the listener failed: {type(item).__name__}: {item}") from item
+        return item
+
+    def echo(self) -> list[list[int]]:
+        """The heard messages to echo now (--thru), oldest first."""
+        out = []
+        while self._echo:
+            m = list(self._echo.popleft())
+            out.append(m)
+            if len(m) < 3 or m[0] & 0xE0 != 0x80:
+                continue
+            key = (m[0] & 0x0F, m[1])
+            if m[0] & 0xF0 == NOTE_ON and m[2] > 0:
+                self.echoed[key] = self.echoed.get(key, 0) + 1
+            elif self.echoed.get(key):
+                self.echoed[key] -= 1
+        return out
+
+    def unecho(self) -> list[list[int]]:
+        """Note-offs for the echoed notes still down (at a stop), and forget them."""
+        out = [[NOTE_OFF | ch, p, 0] for (ch, p), n in self.echoed.items() for _ in range(n)]
+        self.echoed.clear()
+        return out
+
+    def close(self, timeout: float = 2.0) -> None:
+        self.stopped.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    @property
+    def status(self) -> str:
+        return self.listener.status

@@ -108,7 +108,7 @@ class Player:
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
                  status=None, stop_event: StopFlag | None = None, ahead: int = 3,
-                 realtime: bool = False, candidates: int | None = None, new_take=None):
+                 realtime: bool = False, candidates: int | None = None, new_take=None, source=None):
         self.port, self.preset, self.sync = port, preset, sync
         # A port that schedules (jackport.JackOutput) takes each message `lead` seconds
         # early with its due time, and writes it at that time itself: no spinning here.
@@ -125,7 +125,13 @@ class Player:
         self.end_beat = bars * BEATS_PER_BAR if bars else math.inf
         self.now, self.sleep, self.spin = now, sleep, spin
         self.status, self.realtime = status, realtime
-        self.producer = Producer(generator, preset, seed, ahead, candidates)
+        # source (listen.ListenSource): notes from a listener instead of the generator's stream;
+        # the player keeps time (note-offs, --bars) while it has nothing to play.
+        if source is not None and sync is not None:
+            raise ValueError("listening does not follow a clock yet: no sync with a listener")
+        self.listening = source is not None
+        self.producer = (source.bind(self) if source is not None
+                         else Producer(generator, preset, seed, ahead, candidates))
         self.seed, self.new_take = seed, new_take  # new_take() -> a seed for each new take (Start)
         self._old_producers: list = []
         self.taken = False  # a note of this producer's stream was played (or skipped)
@@ -213,6 +219,12 @@ class Player:
         time the release is due (default: now).
         """
         held = list(self.sounding)
+        if self.listening:  # --thru: the echoed keys still down
+            for m in self.producer.unecho():
+                try:
+                    self._send(m, at)
+                except Exception:
+                    pass
         cancel = getattr(self.port, "cancel", None)
         if cancel is not None:
             try:
@@ -241,7 +253,7 @@ class Player:
             batch = self.producer.get(timeout=0.05)
             if batch:
                 self.notes.extend(batch)
-            elif self._stop.is_set():
+            elif self._stop.is_set() or self.listening:  # (listening: nothing to play yet)
                 return None
         if self.notes and self.producer.queue.qsize() and len(self.notes) < 64:
             self.notes.extend(self.producer.get(timeout=0) or ())  # top up while it's cheap
@@ -298,7 +310,7 @@ class Player:
                 continue
             kind = msg[0]
             if kind == CLOCK:
-                self._tick(t)
+                self._tick(t, msg[1] if len(msg) > 1 else None)
             elif kind == START:
                 self.running, self.synced, self.next_tick = True, False, 0
                 self.relocate(0.0)
@@ -319,9 +331,14 @@ class Player:
                 self.synced = False
                 self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT, land=True)
 
-    def _tick(self, t: float) -> None:
+    def _tick(self, t: float, bpm: float | None = None) -> None:
         last, self.last_tick_time = self.last_tick_time, t
         anchor = t
+        if bpm is not None:
+            # A tick of a followed timeline (sync.py: JACK transport, Link): its time and
+            # tempo are the timeline's own, exact; nothing to smooth or correct.
+            self.bpm = min(400.0, max(20.0, float(bpm)))
+            self.tick_interval, last = 60.0 / (CLOCK_PULSES_PER_BEAT * self.bpm), None
         if self.running and self.synced and self.tick_interval and last is not None:
             # Late against the previous arrival (not the previous anchor, or a
             # slowing clock would pull the grid further back at every tick).
@@ -356,11 +373,13 @@ class Player:
                 return True
             if self._stop.is_set() or (self.sync is not None and self.sync.pending()):
                 return False
+            if self.listening and self._hear():
+                return False  # new notes: they may come before what is waited for
             if left > self.spin:
                 if left > 0.005:
                     self._show_status()
                 # Short naps so a stop flag set by a signal is seen promptly.
-                nap = min(left - self.spin, 0.05)
+                nap = min(left - self.spin, 0.005 if self.listening else 0.05)
                 if self.sync is not None:
                     self.sync.wait(nap)
                 else:
@@ -370,7 +389,18 @@ class Player:
                     pass
                 return True
 
+    def _hear(self) -> bool:
+        """Listening: echo what was heard (--thru) now; True when new notes wait and none are queued."""
+        ready = self.producer.poll()
+        for m in self.producer.echo():
+            self._send(m)
+        return ready and not self.notes
+
     def _idle(self, seconds: float = 0.05) -> None:
+        if self.listening:
+            self._hear()
+            self._show_status()
+            seconds = min(seconds, 0.005)
         if self.sync is not None:
             self.sync.wait(seconds)
         else:
@@ -387,7 +417,7 @@ class Player:
         bar = int(beat // BEATS_PER_BAR) + 1
         state = "" if self.running else "  (waiting for clock)" if self.sync is not None else ""
         self.status(f"{self.bpm:6.1f} BPM  bar {bar:<5d} {self.preset.name:<10} "
-                    f"{self.sent} notes{state}")
+                    f"{self.sent} notes{state}" + (f"  {self.producer.status}" if self.listening else ""))
 
     # ------------------------------------------------------------------ the loop
 
@@ -425,7 +455,7 @@ class Player:
 
     def _loop(self) -> None:
         if self.sync is None:
-            if self._next_note() is None:
+            if not self.listening and self._next_note() is None:
                 return
             # Beat 0 is now: the first note sounds as soon as it exists.
             self.anchor_beat, self.anchor_time = 0.0, self.now()
@@ -437,9 +467,10 @@ class Player:
                     self._idle()
                     continue
             note = self._next_note()
-            if note is None:
+            if note is None and (self._stop.is_set() or not self.listening):
                 break
-            on_beat = round(note.start + self.offset, 9)  # exact ties: offs before ons
+            # exact ties: offs before ons (listening with nothing to play: only offs and the end)
+            on_beat = math.inf if note is None else round(note.start + self.offset, 9)
             off_beat = self.offs[0][0] if self.offs else math.inf
             # At one beat: note-offs first, then the end, then note-ons.
             events = [(off_beat, 0), (self.end_beat, 1), (on_beat, 2)]

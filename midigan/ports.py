@@ -312,9 +312,10 @@ class ClockInput:
 
 
 def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "midigan-sync",
-               now=time.perf_counter, exclude: tuple[str, ...] = ()) -> ClockInput:
-    """Open a clock input: the existing input port `name`, or with name 'virtual'
-    a virtual input called 'midigan clock' for the DAW to send its clock to.
+               now=time.perf_counter, exclude: tuple[str, ...] = (),
+               virtual_name: str = "midigan clock") -> ClockInput:
+    """Open an input (a clock, or what --listen hears): the existing input port `name`, or
+    with name 'virtual' a virtual input called `virtual_name` for the DAW to send to.
     Ports whose names start with one of `exclude` (our own) are never matched."""
     import rtmidi
 
@@ -326,8 +327,8 @@ def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "
     try:
         with _quiet_stderr():
             if name == "virtual":
-                mi.open_virtual_port("midigan clock")
-                return ClockInput(mi, "midigan clock", now)
+                mi.open_virtual_port(virtual_name)
+                return ClockInput(mi, virtual_name, now)
             names = mi.get_ports()
             ours = tuple(exclude)
             mine = [n for n in names if not (ours and n.startswith(ours))]
