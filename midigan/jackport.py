@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 
-from .ports import APIUnavailable, PortError, PortNotFound, _find, _Port, _quiet_stderr, _why_unavailable
+from .ports import APIUnavailable, Inbox, PortError, PortNotFound, _find, _Port, _quiet_stderr, _why_unavailable
 
 # How early the player hands messages over (seconds). A message must be queued
 # before the process cycle its frame falls in starts, which is never before its
@@ -358,15 +358,14 @@ def open_jack_output(name: str, *, virtual: bool = True, client_name: str = "mid
         return None
 
 
-class JackClockInput:
+class JackClockInput(Inbox):
     """A MIDI clock input read in JackOutput's process callback: ClockInput's interface
     (take, pending, wait, close), each message stamped with its frame on the player's clock."""
 
     def __init__(self, port, name: str, accept=None):
+        super().__init__()
         self.port, self.name = port, name
         self.accept = CLOCK_BYTES if accept is None else accept  # the status bytes kept
-        self._inbox: deque = deque()
-        self._wake = threading.Event()
 
     def _read(self, cur, us_per_frame, offset_us):
         got = False
@@ -377,19 +376,6 @@ class JackClockInput:
                 got = True
         if got:
             self._wake.set()
-
-    def take(self) -> list:
-        self._wake.clear()
-        out = []
-        while self._inbox:
-            out.append(self._inbox.popleft())
-        return out
-
-    def pending(self) -> bool:
-        return bool(self._inbox)
-
-    def wait(self, timeout: float) -> None:
-        self._wake.wait(timeout)
 
     def close(self) -> None:
         pass  # the port goes with its client

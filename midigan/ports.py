@@ -263,22 +263,15 @@ def open_output(name: str | None = None, *, virtual: bool = True, api: str = "au
         raise
 
 
-class ClockInput:
-    """A MIDI input for --sync: keeps (arrival time, message) pairs for the player.
+class Inbox:
+    """(arrival time, message) pairs filled by another thread, taken by the player's."""
 
-    rtmidi calls back on its own thread; the arrival time is taken there, on the
-    player's clock, because that instant is what anchors the beat grid.
-    """
-
-    def __init__(self, midiin, name: str, now=time.perf_counter):
-        self._in, self.name, self.now = midiin, name, now
+    def __init__(self):
         self._inbox: deque = deque()
         self._wake = threading.Event()
-        midiin.ignore_types(sysex=True, timing=False, active_sense=True)
-        midiin.set_callback(self._receive)
 
-    def _receive(self, event, _data=None):
-        self._inbox.append((self.now(), event[0]))
+    def put(self, item) -> None:
+        self._inbox.append(item)
         self._wake.set()
 
     def take(self) -> list:
@@ -295,6 +288,23 @@ class ClockInput:
     def wait(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, waking early when a message arrives."""
         self._wake.wait(timeout)
+
+
+class ClockInput(Inbox):
+    """A MIDI input for --sync: keeps (arrival time, message) pairs for the player.
+
+    rtmidi calls back on its own thread; the arrival time is taken there, on the
+    player's clock, because that instant is what anchors the beat grid.
+    """
+
+    def __init__(self, midiin, name: str, now=time.perf_counter):
+        super().__init__()
+        self._in, self.name, self.now = midiin, name, now
+        midiin.ignore_types(sysex=True, timing=False, active_sense=True)
+        midiin.set_callback(self._receive)
+
+    def _receive(self, event, _data=None):
+        self.put((self.now(), event[0]))
 
     def close(self) -> None:
         try:
