@@ -243,21 +243,17 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
     # Ctrl-C or SIGTERM from here on only sets a flag: a signal during start-up ends the
     # command cleanly, and one during the release cannot cut it short.
     with StopOnSignals() as stop:
-        reason, sent = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
+        reason, sent, port = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
                              quiet, stop, candidates, hear=hear, key=key, scale=scale)
         if not quiet:
             sys.stderr.write("\n")
-            click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report()}", err=True)
+            click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report(port)}", err=True)
     if reason in ("SIGINT", "SIGTERM"):  # the shell's convention: 128 + the signal's number
         sys.exit(130 if reason == "SIGINT" else 143)
 
 
-_LAST_PORT: list = []
-
-
-def _jack_report() -> str:
-    """', JACK: N messages late, M xruns' after a run on the JACK-Client port that had any."""
-    port = _LAST_PORT[0] if _LAST_PORT else None
+def _jack_report(port) -> str:
+    """' (JACK: N messages late, M xruns)' after a run on the JACK-Client port that had any."""
     late, xruns = getattr(port, "late", 0), getattr(port, "xruns", 0)
     return f" (JACK: {late} messages late, {xruns} xruns)" if late or xruns else ""
 
@@ -345,7 +341,6 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
         gen = Generator(model)
         port = stack.enter_context(open_output(port_name or virtual or "midigan",
                                                virtual=port_name is None, api=api, client_name=client))
-        _LAST_PORT[:] = [port]
         if port.api == "jack" and not hasattr(port, "send_at") and not quiet:
             click.echo("notice: JACK-Client is not installed (pip install 'midigan[jack]'): python-rtmidi's "
                        "JACK port moves each note by up to one period", err=True)
@@ -377,7 +372,7 @@ def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=None if quiet else status, stop_event=stop, candidates=candidates,
                         new_take=new_take, source=source)
-        return player.run(), player.sent
+        return player.run(), player.sent, port
 
 
 @main.command()
