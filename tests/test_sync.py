@@ -445,8 +445,8 @@ def test_play_follows_jack_transport_started_and_stopped_by_another_client(jack_
         for _f, m in take:
             if m[0] == 0x90 and m[2] > 0:
                 held[m[1]] = held.get(m[1], 0) + 1
-            elif m[0] == 0x80:
-                held[m[1]] = held.get(m[1], 0) - 1
+            elif m[0] == 0x80 and held.get(m[1]):  # a spare note-off (a cancelled note's, resent) is harmless
+                held[m[1]] -= 1
         assert not any(held.values()), held  # every note released at the stop
         # Notes only while rolling: from the first note to the stop's release, at most the roll.
         assert take[-1][0] - ons[0][0] <= (roll + 0.1) * rate, (take[-1][0] - ons[0][0]) / rate
