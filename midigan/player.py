@@ -289,12 +289,10 @@ class Player:
     def _new_take(self) -> None:
         """Start from the top: the stream again from its seed (the same notes with the same
         seed), or from new_take()'s seed. Nothing to do before any note was played."""
-        if not self.taken and self.new_take is None:
+        if not self.taken:
             return
-        if self.taken and self.new_take is not None:
+        if self.new_take is not None:
             self.seed = self.new_take()
-        elif not self.taken:
-            return
         old = self.producer
         old.stopped.set()
         self._old_producers.append(old)
