@@ -15,7 +15,6 @@ its standard error, and the difference with its standard error.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -41,9 +40,8 @@ def branch(source: Path, out: Path, config: dict, seed: int, fresh_critic: bool)
     """A checkpoint to resume: `source`'s state with `config` overriding its config and a random
     stream seeded by `seed`; with fresh_critic, at step mle_steps with the discriminator as a
     fresh run would have it there (its initial weights, an empty optimiser)."""
-    ck = load_checkpoint(source)
+    ck = load_checkpoint(source)  # a fresh dict: changing it changes no file
     cfg = make_config({**ck["config"], **config}, Config())
-    ck = copy.copy(ck)
     ck["config"] = {**ck["config"], **config, "seed": seed}
     if fresh_critic:
         torch.manual_seed(cfg.seed)  # as train._build: the initial weights of that run
@@ -85,11 +83,10 @@ def main() -> None:
             name = f"w{w:g}-s{s}"
             arm, model = out / name, out / f"{name}.onnx"
             t = time.time()
-            if not model.exists():
-                if not (arm / "checkpoint.pt").exists() or load_checkpoint(arm / "checkpoint.pt")["step"] < \
-                        cfg.mle_steps + cfg.adv_steps + cfg.pg_steps:
-                    if not (arm / "checkpoint.pt").exists():
-                        branch(critic / "checkpoint.pt", arm, {**phase, "pg_weight": w}, s, False)
+            if not model.exists():  # (a killed bench picks up where it stopped)
+                if not (arm / "checkpoint.pt").exists():
+                    branch(critic / "checkpoint.pt", arm, {**phase, "pg_weight": w}, s, False)
+                if load_checkpoint(arm / "checkpoint.pt")["step"] < cfg.mle_steps + cfg.adv_steps + cfg.pg_steps:
                     run_training(a.corpus, arm, resume=True, progress=False)
                 export_onnx(arm / "checkpoint.pt", model, "bench/adversarial.py", {"candidates": 1})
             r = evaluate(model, a.corpus, split="validation", count=a.count, seed=0, baselines=False,
