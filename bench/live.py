@@ -6,7 +6,11 @@ Prints figures only (no asserts):
 1. send-time error vs schedule (p50/p99/max, ms), in-process, real clock, memory port:
    120 BPM sixteenths, and 1,000 events/s;
 2. the same as received by a JACK client (private jackd, dummy driver, period 64);
-3. time from process start to the first note-on received (`python -m midigan play`).
+3. time from process start to the first note-on received (`python -m midigan play`);
+4. MIDI clock follow: a JACK client sends 0xF8 at exact frames (steady 100 and 140 BPM, and
+   100 -> 140 BPM) into midigan's JACK clock input (frame-stamped, as `play --api jack --sync`
+   reads it); the followed tempo (timeline.Timeline) after one bar, and the ticks it takes to
+   come within 0.1 BPM of a new tempo.
 Without --model it uses export/default.onnx, else any export/*.onnx the runtime
 reads, else a numpy stand-in generator (the in-process figures) and a tiny ONNX
 stand-in built with the onnx package (the subprocess figures). The in-process runs
@@ -28,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# bench/jack.py would shadow JACK-Client's `jack` module: this folder off the path, the repo on it.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from midigan.player import Player  # noqa: E402
 from midigan.ports import MemoryPort  # noqa: E402
@@ -279,6 +284,76 @@ def first_note(model, runs=3):
         print("  process start -> first note-on: nothing received")
 
 
+def clock_follow():
+    """Section 4: the followed tempo of a frame-exact MIDI clock sent by another JACK client."""
+    try:
+        import jack
+    except ImportError:
+        print("  MIDI clock follow: JACK-Client not installed; skipped")
+        return
+    plan = [("steady 100 BPM", [(100.0, 96)]), ("steady 140 BPM", [(140.0, 96)]),
+            ("100 -> 140 BPM", [(100.0, 96), (140.0, 96)])]
+    for label, segments in plan:
+        sender = jack.Client("bench-clock")
+        out = sender.midi_outports.register("out")
+        rate = sender.samplerate
+        ticks = [0.0]  # frame of each tick from the first
+        for bpm, n in segments:
+            ticks += [ticks[-1] + rate * 60 / (24 * bpm) * (k + 1) for k in range(n)]
+        state = {"frame": 0, "i": 0, "go": False}
+
+        def process(frames, out=out, ticks=ticks, state=state):
+            out.clear_buffer()
+            if not state["go"]:
+                return
+            f0 = state["frame"]
+            while state["i"] < len(ticks) and ticks[state["i"]] < f0 + frames:
+                out.write_midi_event(int(ticks[state["i"]]) - f0, b"\xf8")
+                state["i"] += 1
+            state["frame"] += frames
+        sender.set_process_callback(process)
+        sender.activate()
+        for backend in ("JACK-Client", "rtmidi"):
+            state.update(frame=0, i=0, go=False)
+            bpms = follow(backend, ticks, state)
+            first = segments[0][0]
+            line = f"  {backend:<11} {label:<15} after one bar |error| {abs(bpms[96] - first):.3f} BPM"
+            if len(segments) > 1:
+                new = segments[1][0]
+                settle = next((k for k in range(97, len(bpms)) if all(abs(b - new) <= 0.1 for b in bpms[k:])), None)
+                line += (f"; within 0.1 BPM of {new:g} {settle - 97 if settle else '> 95'} ticks after the change"
+                         f"; at the end {abs(bpms[-1] - new):.3f}")
+            print(line + f"  (load {os.getloadavg()[0]:.1f})")
+        sender.deactivate()
+        sender.close()
+
+
+def follow(backend, ticks, state) -> list[float]:
+    """The followed tempo after each tick the sender sends (state["go"] starts it)."""
+    from midigan.jackport import JackOutput
+    from midigan.ports import open_input
+    from midigan.timeline import Timeline
+
+    if backend == "JACK-Client":
+        port = JackOutput("bench-follow", client_name="bench-follow")
+        inbox = port.clock_input("bench-clock:out")
+    else:
+        port = inbox = open_input("bench-clock:out", api="jack", client_name="bench-follow-rt")
+        time.sleep(0.1)  # JACK connects at a later cycle
+    tl, bpms = Timeline(120.0, now=time.perf_counter), []
+    try:
+        state["go"] = True
+        deadline = time.monotonic() + 30
+        while len(bpms) < len(ticks) and time.monotonic() < deadline:
+            inbox.wait(0.05)
+            for t, _msg in inbox.take():
+                tl.tick(t)
+                bpms.append(tl.bpm)
+    finally:
+        port.close()
+    return bpms
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -310,6 +385,8 @@ def main():
         via_jack(a.seconds)
         if model is not None:
             first_note(model)
+        print("MIDI clock follow (JACK-Client input, frame-stamped):")
+        clock_follow()
     finally:
         jackd.terminate()
         jackd.wait(5)

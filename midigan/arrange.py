@@ -17,6 +17,7 @@ import numpy as np
 
 from . import events as ev
 from .music import FILE_TICKS_PER_BEAT, GRID_STEPS_PER_BEAT, PITCH_LOW, SCALES
+from .ports import SUSTAIN
 from .presets import Preset
 
 
@@ -180,6 +181,34 @@ def notes_array(notes: list[Note]) -> np.ndarray:
     return a[np.lexsort((a[:, 0], a[:, 1]))]
 
 
+PEDAL_LAG = 0.125  # beats: the pedal goes down this long after the note that changes it
+BASS_BELOW = 60  # "bass": a new note under middle C with another pitch class re-pedals
+
+
+class Pedal:
+    """Where a pianist changes the sustain pedal (legato pedalling): lift as the new bar
+    ("bar") or the new bass note ("bass") is struck, press again PEDAL_LAG beats after, so
+    the old harmony stops and the new one is held. `change(note)`, note by note in onset
+    order: True when the pedal changes at this note."""
+
+    def __init__(self, mode: str):
+        self.mode, self.last, self.bass = mode, None, None
+
+    def change(self, n: Note) -> bool:
+        if self.mode == "bar":
+            bar = int(n.start // 4 + 1e-9)
+            if bar == self.last:
+                return False
+            self.last = bar
+            return True
+        if self.mode == "bass" and n.pitch < BASS_BELOW and n.pitch % 12 != self.bass:
+            if self.last is not None and n.start - self.last < 0.5:  # not twice within half a beat
+                return False
+            self.last, self.bass = n.start, n.pitch % 12
+            return True
+        return False
+
+
 def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
     """A type-1 MIDI file: a tempo track and one piano track on the preset's channel."""
     import mido
@@ -190,17 +219,24 @@ def to_midi_file(notes: list[Note], preset: Preset, *, title: str = "midigan"):
         mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(preset.bpm), time=0),
         mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
     ])
-    events = []  # (tick, order, message); note-offs sort before note-ons at one tick
-    for n in notes:
+    events = []  # (tick, order, message); note-offs sort before note-ons at one tick, the pedal's lift first
+    pedal, last = Pedal(preset.pedal), 0
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
         on = round(n.start * FILE_TICKS_PER_BEAT)
         off = max(on + 1, round((n.start + n.duration) * FILE_TICKS_PER_BEAT))
+        if pedal.change(n):
+            events.append((on, -1, 0, mido.Message("control_change", channel=ch, control=SUSTAIN, value=0)))
+            down = on + round(PEDAL_LAG * FILE_TICKS_PER_BEAT)
+            events.append((down, 2, 0, mido.Message("control_change", channel=ch, control=SUSTAIN, value=127)))
         events.append((on, 1, n.pitch, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
         events.append((off, 0, n.pitch, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
+        last = max(last, off)
+    if preset.pedal and notes:
+        events.append((last, 3, 0, mido.Message("control_change", channel=ch, control=SUSTAIN, value=0)))
     events.sort(key=lambda e: e[:3])
-    piano = mido.MidiTrack([
-        mido.MetaMessage("track_name", name="piano", time=0),
-        mido.Message("program_change", channel=ch, program=0, time=0),
-    ])
+    piano = mido.MidiTrack([mido.MetaMessage("track_name", name="piano", time=0)])
+    if preset.program >= 0:
+        piano.append(mido.Message("program_change", channel=ch, program=preset.program, time=0))
     last = 0
     for tick, _o, _p, msg in events:
         piano.append(msg.copy(time=tick - last))

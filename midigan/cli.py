@@ -80,6 +80,20 @@ def main():
 
 # ------------------------------------------------------------------ offline generation
 
+def steering_options(fn):
+    """The sampling steers `generate` and `play` share, each overriding the preset."""
+    opts = [
+        click.option("--temperature", type=float, default=None, help="Sampling temperature, overriding the preset."),
+        click.option("--low", type=int, default=None, help="Lowest MIDI key the model may sample (a mask), overriding the preset."),
+        click.option("--high", type=int, default=None, help="Highest MIDI key the model may sample (a mask), overriding the preset."),
+        click.option("--pedal", type=click.Choice(["off", "bar", "bass"]), default=None,
+                     help="Sustain pedal (CC 64): re-pedal at each bar or each new bass note, overriding the preset."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
 @main.command()
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default="midigan.mid",
               show_default=True, help="MIDI file to write.")
@@ -90,7 +104,6 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same file).")
 @click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
 @click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
-@click.option("--temperature", type=float, default=None, help="Sampling temperature, overriding the preset.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Also draw a piano roll PNG here.")
 @click.option("--candidates", type=int, default=None,
               help="Phrases the model's critic chooses among for each one kept (1 = no choice) [default: the model's].")
@@ -104,12 +117,13 @@ def main():
                    "the prime's key, estimated, and its mode as the scale.")
 @click.option("--scale", type=click.Choice(sorted(SCALES)), default=None,
               help="Scale of the key the notes keep to, overriding the preset (and --key auto's mode).")
+@steering_options
 @friendly
-def generate(output, model, count, seed, preset, bpm, temperature, plot, candidates, prime_file, prime_bars,
-             key, scale):
+def generate(output, model, count, seed, preset, bpm, plot, candidates, prime_file, prime_bars,
+             key, scale, temperature, low, high, pedal):
     """Generate piano music into a MIDI file (or continue one: --prime)."""
     from .arrange import Note, phrases, to_midi_file
-    from .presets import load_preset, override
+    from .presets import load_preset
     from .runtime import Generator
 
     if count < 1:
@@ -137,7 +151,7 @@ def generate(output, model, count, seed, preset, bpm, temperature, plot, candida
         changes["bpm"] = bpm
     if scale is not None:
         changes["scale"] = scale
-    pr = override(load_preset(preset), temperature=temperature, **changes)
+    pr = _steer(load_preset(preset), temperature=temperature, low=low, high=high, pedal=pedal, **changes)
     gen = Generator(model)
     # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
     extra = {} if prime is None else {"prime": prime.notes, "start_at": prime.end}
@@ -226,25 +240,42 @@ def presets_cmd():
 @click.option("--answer-bars", type=int, default=None,
               help="With --listen: bars each answer lasts [default: 2].")
 @click.option("--thru", is_flag=True, help="With --listen: echo what is heard to the output (off: it never is).")
+@click.option("--chords", "chords", type=int, default=None, metavar="CHANNEL",
+              help="With --listen: notes on this MIDI channel (1-16) of the input are a chord track: "
+                   "held chords steer sampling toward their tones.")
 @click.option("--key", default=None, metavar="NAME|auto",
               help="Key the notes keep to (C, F#, Bb, ...), overriding the preset; 'auto' (with --listen): "
                    "estimated from what is heard.")
 @click.option("--scale", type=click.Choice(sorted(SCALES)), default=None,
               help="Scale of the key the notes keep to, overriding the preset.")
+@steering_options
+@click.option("--wait/--no-wait", default=None,
+              help="Hold the first note until something is connected to the output [default: on for a virtual port].")
 @click.option("--quiet", is_flag=True, help="No status line.")
 @friendly
 def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, candidates, quiet,
-         listen, mode, silence, answer_bars, thru, key, scale):
+         listen, mode, silence, answer_bars, thru, chords, key, scale, temperature, low, high, pedal, wait):
     """Play generated piano live on a MIDI port until Ctrl-C (or --bars); --listen: play along."""
-    from .player import StopOnSignals
+    from .ports import check_channel
+    from .presets import load_preset
+    from .stopping import StopOnSignals
 
-    hear = _listen_options(listen, mode, silence, answer_bars, thru, key, sync)
-
+    hear = _listen_options(listen, mode, silence, answer_bars, thru, chords, key, sync)
+    if virtual and port_name:
+        raise click.UsageError("use either --virtual NAME or --port NAME, not both")
+    _check_candidates(candidates)
+    if bars is not None and bars < 1:
+        raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
+    if channel is not None:
+        check_channel(channel)
+    pr = _steer(load_preset(preset), bpm=bpm, channel=channel, key=None if key == "auto" else key, scale=scale,
+                temperature=temperature, low=low, high=high, pedal=pedal)
+    seed, new_take = _take_seed(seed, quiet)
     # Ctrl-C or SIGTERM from here on only sets a flag: a signal during start-up ends the
     # command cleanly, and one during the release cannot cut it short.
     with StopOnSignals() as stop:
-        reason, sent, port = _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
-                             quiet, stop, candidates, hear=hear, key=key, scale=scale)
+        reason, sent, port = _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates,
+                                   hear, new_take, port_name is None if wait is None else wait)
         if not quiet:
             sys.stderr.write("\n")
             click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report(port)}", err=True)
@@ -265,11 +296,36 @@ def _check_candidates(candidates) -> None:
         raise click.BadParameter(f"must be 1-{MAX_CANDIDATES}, got {candidates}", param_hint="--candidates")
 
 
-def _listen_options(listen, mode, silence, answer_bars, thru, key, sync) -> dict | None:
+def _steer(pr, **changes):
+    """The preset with the command line's overrides (None: keep); --pedal off means none."""
+    from .presets import override
+
+    if changes.get("pedal") == "off":
+        changes["pedal"] = ""
+    return override(pr, **changes)
+
+
+def _take_seed(seed, quiet):
+    """(seed, new_take): without --seed, a new seed now and at each clock Start (printed, to replay it)."""
+    def fresh():
+        return int.from_bytes(os.urandom(4), "little") >> 1
+
+    if seed is not None:
+        return seed, None
+
+    def new_take():
+        s = fresh()
+        if not quiet:
+            click.echo(f"\nnew take: seed {s}", err=True)
+        return s
+    return fresh(), new_take
+
+
+def _listen_options(listen, mode, silence, answer_bars, thru, chords, key, sync) -> dict | None:
     """play's --listen options, checked: None without --listen."""
     if listen is None:
         given = [f for f, v in (("--mode", mode), ("--silence", silence), ("--answer-bars", answer_bars),
-                                ("--thru", thru or None)) if v is not None]
+                                ("--thru", thru or None), ("--chords", chords)) if v is not None]
         if key == "auto":
             raise click.BadParameter("'auto' needs notes to hear: --listen PORT", param_hint="--key")
         if given:
@@ -277,8 +333,11 @@ def _listen_options(listen, mode, silence, answer_bars, thru, key, sync) -> dict
         return None
     if sync:
         raise click.UsageError("--listen does not follow --sync yet: use one or the other")
+    if chords is not None and not 1 <= chords <= 16:
+        raise click.BadParameter(f"must be a MIDI channel 1-16, got {chords}", param_hint="--chords")
     return dict(port=listen, mode=mode or "answer", silence=2.0 if silence is None else silence,
-                bars=2 if answer_bars is None else answer_bars, thru=thru, key_auto=key == "auto")
+                bars=2 if answer_bars is None else answer_bars, thru=thru, key_auto=key == "auto",
+                chord_channel=chords)
 
 
 def _listener(gen, pr, seed, hear, port, client, stack):
@@ -287,7 +346,7 @@ def _listener(gen, pr, seed, hear, port, client, stack):
     from .ports import open_input
 
     lis = Listener(gen, pr, mode=hear["mode"], seed=seed, silence=hear["silence"], bars=hear["bars"],
-                   key_auto=hear["key_auto"])
+                   key_auto=hear["key_auto"], chord_channel=hear["chord_channel"])
     if hasattr(port, "listen_input"):  # JACK-Client: read in the output's process callback, frame-stamped
         inbox = port.listen_input(hear["port"])
     else:  # never midigan's own output, whatever the name matches
@@ -296,81 +355,85 @@ def _listener(gen, pr, seed, hear, port, client, stack):
     return ListenSource(lis, inbox, thru=hear["thru"]), inbox.name
 
 
-def _play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync, quiet, stop, candidates,
-          hear=None, key=None, scale=None):
-    import contextlib
-
-    from .player import Player
-    from .ports import check_channel, open_input, open_output
-    from .presets import load_preset, override
-    from .runtime import Generator
-
-    if virtual and port_name:
-        raise click.UsageError("use either --virtual NAME or --port NAME, not both")
-    _check_candidates(candidates)
-    if bars is not None and bars < 1:
-        raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
-    if channel is not None:
-        check_channel(channel)
-    new_take = None
-    if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little") >> 1
-
-        def new_take():  # each clock Start: a new take, with its seed to replay it (--seed)
-            s = int.from_bytes(os.urandom(4), "little") >> 1
-            if not quiet:
-                click.echo(f"\nnew take: seed {s}", err=True)
-            return s
-    pr = override(load_preset(preset), bpm=bpm, channel=channel, key=None if key == "auto" else key, scale=scale)
-    tty = sys.stderr.isatty()
-    last_bar = [None]
+def _status_writer(quiet):
+    """The player's status line: rewritten in place on a terminal, one line per bar in a log."""
+    if quiet:
+        return None
+    tty, last_bar = sys.stderr.isatty(), [None]
 
     def status(line):
         if tty:
             sys.stderr.write("\r" + line + "   ")
-        else:  # a log, not a terminal: one line per bar
+        else:
             bar = line.split("bar", 1)[1].split()[0] if "bar" in line else line
             if bar == last_bar[0]:
                 return
             last_bar[0] = bar
             sys.stderr.write(line.strip() + "\n")
         sys.stderr.flush()
+    return status
+
+
+def _open_clock(sync, pr, port, client, stack):
+    """What --sync follows: None, a shared timeline (jack, link) or a MIDI clock input."""
+    from .ports import open_input
+
+    if not sync:
+        return None
+    if sync.lower() in ("jack", "link"):  # a shared timeline, polled (sync.py)
+        from .sync import open_sync
+
+        return stack.enter_context(open_sync(sync, bpm=pr.bpm, port=port))
+    if hasattr(port, "clock_input"):  # read in the same JACK process callback, frame-stamped
+        return port.clock_input(sync)
+    return stack.enter_context(open_input(sync, api=port.api, exclude=(f"{client}:",)))  # never our own output
+
+
+def _wait_for_reader(port, stop, quiet) -> bool:
+    """--wait: hold until something reads the port (saying so); False if stopped meanwhile."""
+    from .ports import wait_for_reader
+
+    if getattr(port, "connected", lambda: None)() is False and not quiet:
+        click.echo(f"waiting for a connection to {port.name!r} (--no-wait plays at once)", err=True)
+    return wait_for_reader(port, stop.is_set)
+
+
+def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates, hear, new_take, wait):
+    """Open the model, the output, the clock and the listener; play until stopped."""
+    import contextlib
+
+    from .player import Player
+    from .ports import open_output
+    from .runtime import Generator
 
     client = virtual or "midigan"  # --virtual NAME names the client too
     with contextlib.ExitStack() as stack:
         gen = Generator(model)
+        if candidates and candidates > 1 and gen.critic is None:
+            raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
+                                     param_hint="--candidates")
         port = stack.enter_context(open_output(port_name or virtual or "midigan",
                                                virtual=port_name is None, api=api, client_name=client))
         if port.api == "jack" and not hasattr(port, "send_at") and not quiet:
             click.echo("notice: JACK-Client is not installed (pip install 'midigan[jack]'): python-rtmidi's "
                        "JACK port moves each note by up to one period", err=True)
-        if not sync:
-            clock = None
-        elif sync.lower() in ("jack", "link"):  # a shared timeline, polled (sync.py)
-            from .sync import open_sync
-
-            clock = stack.enter_context(open_sync(sync, bpm=pr.bpm, port=port))
-        elif hasattr(port, "clock_input"):  # read in the same JACK process callback, frame-stamped
-            clock = port.clock_input(sync)
-        else:  # never midigan's own output, whatever the name matches
-            clock = stack.enter_context(open_input(sync, api=port.api, exclude=(f"{client}:",)))
+        clock = _open_clock(sync, pr, port, client, stack)
         if not quiet:
             latency = (f", latency {port.latency * 1e3:.2f} ms ({port.period} frames)"
                        if hasattr(port, "latency") else "")
             click.echo(f"playing {pr.name} on {port.name!r} ({port.api}{latency}), seed {seed}"
                        + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
                        + "; Ctrl-C stops", err=True)
-        if candidates and candidates > 1 and gen.critic is None:
-            raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
-                                     param_hint="--candidates")
         source = None
         if hear is not None:
             source, heard = _listener(gen, pr, seed, hear, port, client, stack)
             if not quiet:
-                click.echo(f"listening on {heard!r} ({hear['mode']}; CC 20: mode, CC 1: temperature, "
-                           f"CC 74: density)", err=True)
+                knobs = ", ".join(f"CC {n}: {k}" for k, n in source.listener.cc_names())
+                click.echo(f"listening on {heard!r} ({hear['mode']}; {knobs})", err=True)
+        if wait and not _wait_for_reader(port, stop, quiet):
+            return getattr(stop, "reason", None) or "stopped", 0, port
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
-                        status=None if quiet else status, stop_event=stop, candidates=candidates,
+                        status=_status_writer(quiet), stop_event=stop, candidates=candidates,
                         new_take=new_take, source=source)
         return player.run(), player.sent, port
 

@@ -141,6 +141,10 @@ class JackOutput(_Port):
             self.client.close()
             raise
 
+    def connected(self) -> bool:
+        """Whether something reads this port (any JACK connection)."""
+        return bool(self.port.connections)
+
     # ------------------------------------------------------------------ time
 
     @property

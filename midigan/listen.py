@@ -12,11 +12,20 @@ as time passes, returns the notes to schedule from now on. Modes:
   since the last one, merged in time with its own notes.
 - ``off``: midigan plays on its own (its own notes only as context); input is ignored.
 
-Knobs (CC numbers in CC_MAP), applied to the next note sampled: CC 1 temperature (x0.25..x2
-of the preset's), CC 74 density (-3..3), CC 20 mode (0-42 off, 43-85 answer, 86-127
-accompany). With `key_auto`, the key and scale (major or minor) are estimated from the last
+Knobs (CC numbers in CC_DEFAULTS, each overridable in a preset's [cc] table), applied to the
+next note sampled: CC 1 temperature (x0.25..x2 of the preset's), CC 74 density (-3..3), CC 71
+velocity (each note's velocity scaled x0.5..x2, 64 = as is), CC 16 register (the
+preset's key range moved -24..+24 semitones, 64 = as is; a mask, as the range always is),
+CC 20 mode (0-42 off, 43-85 answer, 86-127 accompany), CC 21 re-seed (a press, value >= 64:
+a new take of the sampler's random stream, its seed in the status line). With `key_auto`, the key and scale (major or minor) are estimated from the last
 `key_bars` bars heard (keys.estimate_key) and sampling keeps to them (the preset's masks).
 Incoming notes are never echoed: only the returned notes are played.
+
+Chords: with `chord_channel`, notes on that channel are a chord track, not a melody: they
+are not heard as context; while they are held, sampling favours their pitch classes (a bias
+of CHORD_BIAS on those keys' logits, a nudge, not a mask). Sampling then runs in beats, an
+eighth of a beat ahead (CHORD_LEAD), so a chord steers the notes that start from an eighth of
+a beat after it is heard.
 
 `ListenSource` puts a Listener in the Player's place of its Producer (`Player(source=...)`):
 what a MIDI input hears is stamped with the player's beat and heard, and what the Listener
@@ -24,29 +33,33 @@ hands out is played on the player's timeline; with `thru`, what is heard is echo
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections import deque
 
 import numpy as np
 
+from . import events as ev
 from .arrange import Note, sampling_bias, shape_notes
 from .keys import estimate_key
-from .music import NOTE_NAMES
+from .music import NOTE_NAMES, PITCH_HIGH, PITCH_LOW
 from .player import BEATS_PER_BAR
 from .presets import override
 from .runtime import Continuation
 
 MODES = ("answer", "accompany", "off")
-CC_MAP = {1: "temperature", 74: "density", 20: "mode"}
+CC_DEFAULTS = {"temperature": 1, "density": 74, "velocity": 71, "register": 16, "mode": 20, "reseed": 21}
 STEP = 0.25  # beats: the answer starts within one 1/16 step of the silence threshold
 KEY_MIN_NOTES = 8  # notes heard before --key auto names a key
 NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
+CHORD_BIAS = 1.0  # logits added to a held chord's keys (x2.7 as likely): 72 % chord tones, not 95 % as at 2
+CHORD_LEAD = 0.125  # beats: with a chord track, each beat is sampled this long before it starts
 
 
 class Listener:
     def __init__(self, generator, preset, mode: str = "answer", seed: int = 0, silence: float = 2.0,
-                 bars: int = 2, key_auto: bool = False, key_bars: int = 4):
+                 bars: int = 2, key_auto: bool = False, key_bars: int = 4, chord_channel: int | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown listen mode {mode!r} (one of {', '.join(MODES)})")
         if not silence > 0:
@@ -55,6 +68,10 @@ class Listener:
             raise ValueError(f"answer bars must be at least 1, got {bars}")
         self.preset, self.mode, self.silence, self.bars = preset, mode, float(silence), int(bars)
         self.key_auto, self.key_bars = key_auto, key_bars
+        if chord_channel is not None and not 1 <= chord_channel <= 16:
+            raise ValueError(f"chord channel must be 1-16, got {chord_channel}")
+        self.chord_channel = chord_channel
+        self.chord: set[int] = set()  # keys of the chord track held now
         self.line = Continuation(generator, seed=seed, temperature=preset.temperature,
                                  noise_scale=preset.noise_scale, bias=sampling_bias(preset))
         self.committed = self.line.snapshot()  # the line's state after everything before `at`
@@ -66,7 +83,12 @@ class Listener:
         self.released = None  # beat the last key went up (None: nothing heard since the last answer)
         self.until = 0.0  # beat up to which our notes are handed out
         self.key = None  # keys.Key, with key_auto, once estimated
-        self.knobs = {"temperature": preset.temperature, "density": preset.density}
+        self.knobs = {"temperature": preset.temperature, "density": preset.density, "velocity": 1.0,
+                      "register": 0}
+        self.cc = {num: knob for knob, num in {**CC_DEFAULTS, **dict(preset.cc)}.items()}
+        self.seeds = np.random.default_rng(seed)  # re-seeds: a take's seed follows from the first's
+        self.seed = seed
+        self.steered = preset  # the preset as the knobs and the key estimate change it
         self.answers = 0
 
     # ------------------------------------------------------------------ input
@@ -78,6 +100,10 @@ class Listener:
         kind = msg[0] & 0xF0
         if kind == CONTROL and len(msg) >= 3:
             self._knob(msg[1], msg[2])
+        if self.chord_channel is not None and msg[0] & 0x0F == self.chord_channel - 1:
+            if kind in (NOTE_ON, NOTE_OFF) and len(msg) >= 3:  # the chord track: held, never heard as melody
+                (self.chord.add if kind == NOTE_ON and msg[2] > 0 else self.chord.discard)(msg[1])
+            return
         if self.mode == "off" or kind not in (NOTE_ON, NOTE_OFF) or len(msg) < 3:
             return
         pitch, vel = msg[1], msg[2]
@@ -99,13 +125,24 @@ class Listener:
         self.recent.append(note)
 
     def _knob(self, cc: int, value: int) -> None:
-        what = CC_MAP.get(cc)
+        what = self.cc.get(cc)
         if what == "temperature":
             self.knobs["temperature"] = self.preset.temperature * 0.25 * 8 ** (value / 127)
         elif what == "density":
             self.knobs["density"] = round(-3 + 6 * value / 127, 3)
+        elif what == "velocity":
+            self.knobs["velocity"] = 2 ** ((value - 64) / 64)
+        elif what == "register":
+            self.knobs["register"] = round((value - 64) * 24 / 64)
         elif what == "mode":
             self.mode = MODES[2] if value < 43 else MODES[0] if value < 86 else MODES[1]
+        elif what == "reseed" and value >= 64:
+            self.seed = int(self.seeds.integers(2**31))
+            self.line.reseed(self.seed)
+
+    def cc_names(self) -> list[tuple[str, int]]:
+        """(knob, CC number), in CC_DEFAULTS's order: what to print for the user."""
+        return sorted(((k, n) for n, k in self.cc.items()), key=lambda kn: list(CC_DEFAULTS).index(kn[0]))
 
     # ------------------------------------------------------------------ output
 
@@ -123,11 +160,13 @@ class Listener:
             self.released = None
             self.answers += 1
             return out
-        if beat + BEATS_PER_BAR <= self.until:  # accompany, off: a bar ahead
+        # accompany, off: a bar ahead; with a chord track, a beat at a time, just before it
+        chunk, lead = (1.0, CHORD_LEAD) if self.chord_channel is not None else (BEATS_PER_BAR, BEATS_PER_BAR)
+        if beat + lead <= self.until:
             return []
         start = max(self.until, beat)
         self._commit(beat)
-        return self._sample(start, start + BEATS_PER_BAR)
+        return self._sample(start, start + chunk)
 
     def _commit(self, beat: float) -> None:
         """Everything heard and played before `beat` into the committed state; then our notes
@@ -158,19 +197,34 @@ class Listener:
                 changes.update(key=NOTE_NAMES[self.key.tonic], scale=self.key.mode)
             except ValueError:
                 pass
-        self.line.bias = sampling_bias(override(self.preset, **changes))
+        changes.update(_register(self.preset, self.knobs["register"]))
+        self.steered = override(self.preset, **changes)
+        self.line.bias = sampling_bias(self.steered)
+        if self.chord:
+            keys = np.arange(PITCH_LOW, PITCH_LOW + ev.SIZES["pitch"])
+            self.line.bias[ev.SPANS["pitch"]] += np.where(np.isin(keys % 12, [p % 12 for p in self.chord]),
+                                                          CHORD_BIAS, 0.0).astype(np.float32)
         self.line.temperature = self.knobs["temperature"]
 
     def _sample(self, start: float, end: float, window: float | None = None) -> list[Note]:
         notes = self.line.sample(n=256, start=start, window=window, until=end)
         self.ours.extend(tuple(float(x) for x in n) for n in notes)
         self.until = max(self.until, end)
-        return shape_notes(notes, self.preset)
+        v = self.knobs["velocity"]
+        return [dataclasses.replace(n, velocity=min(127, max(1, round(n.velocity * v))))
+                for n in shape_notes(notes, self.steered)]
 
     @property
     def status(self) -> str:
         key = f"  key {self.key.name}" if self.key is not None else ""
-        return f"{self.mode}{key}"
+        chord = "  chord " + " ".join(NOTE_NAMES[p % 12] for p in sorted(self.chord)) if self.chord else ""
+        return f"{self.mode}{key}{chord}  seed {self.seed}"
+
+
+def _register(preset, shift: int) -> dict:
+    """The preset's key range moved by `shift` semitones, kept on the keyboard at its width."""
+    shift = min(max(shift, PITCH_LOW - preset.low), PITCH_HIGH - preset.high)
+    return {"low": preset.low + shift, "high": preset.high + shift}
 
 
 POLL = 0.005  # seconds: how often the listening side looks at its input and the beat clock

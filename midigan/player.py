@@ -1,14 +1,10 @@
 """Live playback: generated notes, played in time on a MIDI port, with no stuck notes.
 
-Three pieces, all in this module:
-
-- a producer thread that runs the generator and the arranger ahead of time, so
-  playback never waits on inference;
-- a scheduler on an absolute timeline: every event has a due time computed from
-  its beat, ``anchor_time + (beat - anchor_beat) * 60 / bpm``; it sleeps until
-  just before that, then spins. Nothing accumulates sleeps, so errors never add up;
-- optional MIDI clock follow: 0xF8 ticks (24 per quarter) re-anchor the timeline
-  and set the (smoothed) tempo; Start, Continue, Stop and Song Position move it.
+The Player is the scheduler: it takes arranged notes from a producer thread
+(producer.py) or a listener (listen.py) and sends each at the due time its
+Timeline (timeline.py) gives its beat: it sleeps until just before that, then spins,
+or hands the message early to a port that schedules itself (jackport.py). When
+syncing, it follows the clock messages (Start, Continue, Stop, Song Position, ticks).
 
 The clock (`now`, `sleep`), the output port and the clock input are injected, so
 tests run the real scheduler on a fake clock with an in-memory port.
@@ -19,84 +15,27 @@ import gc
 import heapq
 import math
 import os
-import queue
-import signal
 import sys
-import threading
 import time
 from collections import deque
 from fractions import Fraction
 
-from .arrange import phrases
 from .music import CLOCK_PULSES_PER_BEAT
-from .ports import ALL_NOTES_OFF, check_channel
+from .arrange import PEDAL_LAG, Pedal
+from .ports import ALL_NOTES_OFF, SUSTAIN, check_channel
+from .producer import Producer
+from .stopping import StopFlag
+from .timeline import Timeline
 
 BEATS_PER_BAR = 4  # the arranger's grid is 4/4
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
-
-
-class Producer:
-    """Runs arrange.phrases() (the generator, steered by the preset) on a thread, `ahead` phrases ahead.
-
-    A crash on the thread is handed to the player through the queue, so the
-    player releases its notes and re-raises it in the main thread.
-    """
-
-    def __init__(self, generator, preset, seed: int = 0, ahead: int = 3, candidates: int | None = None):
-        self.generator, self.preset, self.seed, self.candidates = generator, preset, seed, candidates
-        self.queue: queue.Queue = queue.Queue(maxsize=ahead)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="midigan-producer", daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def _put(self, item) -> bool:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def _run(self):
-        pr = self.preset
-        try:
-            for (notes,) in phrases(self.generator, pr, self.seed, candidates=self.candidates):
-                if self.stopped.is_set() or not self._put(notes):
-                    return
-            self._put(RuntimeError("the generator's stream ended"))
-        except BaseException as e:  # handed over; the player decides what it means
-            self._put(e)
-
-    def get(self, timeout: float):
-        """The next list of notes, or None after `timeout`; raises the thread's error."""
-        try:
-            item = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, BaseException):
-            if isinstance(item, (ValueError, OSError, RuntimeError)):
-                raise item
-            detail = f"{type(item).__name__}: {item}" if str(item) else type(item).__name__
-            raise RuntimeError(f"the generator failed: {detail}") from item
-        return item
-
-    def close(self, timeout: float = 2.0):
-        """Stop the thread and wait for it: an inference still running while the
-        interpreter shuts down can crash it."""
-        self.stopped.set()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
 
 
 def _lcm(a: Fraction, b: Fraction) -> Fraction:
     return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
 
 
-class Player:
+class Player(Timeline):
     """Plays a generator's endless stream on `port` until stopped.
 
     Stops at the end of `bars` bars, on stop() or `stop_event` (see
@@ -117,13 +56,11 @@ class Player:
         if self.lead:
             spin, realtime = 0.0, False  # (nor a real-time thread: JACK's own one times the notes)
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
-        self.bpm = float(bpm if bpm is not None else preset.bpm)
-        if not 20 <= self.bpm <= 400:
-            raise ValueError(f"tempo {self.bpm:g} BPM is invalid (20..400)")
+        Timeline.__init__(self, bpm if bpm is not None else preset.bpm, now, running=sync is None)
         if bars is not None and bars < 1:
             raise ValueError(f"bars must be at least 1, got {bars}")
         self.end_beat = bars * BEATS_PER_BAR if bars else math.inf
-        self.now, self.sleep, self.spin = now, sleep, spin
+        self.sleep, self.spin = sleep, spin
         self.status, self.realtime = status, realtime
         # source (listen.ListenSource): notes from a listener instead of the generator's stream;
         # the player keeps time (note-offs, --bars) while it has nothing to play.
@@ -141,43 +78,21 @@ class Player:
         # model's bars: it knows each onset's place in the bar).
         self.grid = (float(BEATS_PER_BAR) if getattr(generator, "timed", False) else
                      float(_lcm(Fraction(preset.step) * 8, Fraction(1))))
-        # Timeline: the beat `anchor_beat` happens at `anchor_time` (seconds).
-        self.anchor_time, self.anchor_beat = 0.0, 0.0
         self.notes: deque = deque()  # arranged, not yet started (stream beats)
         self.offset = 0.0  # song beat = stream beat + offset
         self.relocate_to: float | None = None
-        self.offs: list = []  # heap of (song beat, token, pitch): scheduled note-offs
+        self.offs: list = []  # heap of (song beat, token, pitch): scheduled note-offs (pitch -1: pedal down)
+        self.pedal = Pedal(preset.pedal)
+        self.pedal_used = bool(preset.pedal)
         self.sounding: dict[int, int] = {}  # pitch -> token of the note holding it
         self.seq = 0
         self.sent = 0  # note-ons sent
         self.late = 0  # events sent more than 5 ms after their due time
         self.stop_reason: str | None = None
         self._stop = stop_event or StopFlag()
-        # MIDI clock follow
-        self.running = sync is None
-        self.next_tick = 0  # song position, in ticks, of the next 0xF8
-        self.last_tick_time: float | None = None
-        self.tick_interval: float | None = None  # smoothed seconds per tick
-        self.intervals: deque = deque(maxlen=12)
-        self.synced = False  # a tick has anchored the timeline since (re)start
         self._last_status = -math.inf
         self.last_due = 0.0
 
-    # ------------------------------------------------------------------ timeline
-
-    def time_at(self, beat: float) -> float:
-        return self.anchor_time + (beat - self.anchor_beat) * 60.0 / self.bpm
-
-    def beat_at(self, t: float) -> float:
-        return self.anchor_beat + (t - self.anchor_time) * self.bpm / 60.0
-
-    def set_bpm(self, bpm: float, t: float | None = None) -> None:
-        """Change tempo from time t (default now): re-anchor so the past stays put."""
-        t = self.now() if t is None else t
-        self.anchor_beat, self.anchor_time = self.beat_at(t), t
-        self.bpm = min(400.0, max(20.0, float(bpm)))
-
-    # ------------------------------------------------------------------ control
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask the player to stop (from any thread or a signal handler)."""
@@ -195,6 +110,10 @@ class Player:
 
     def _note_on(self, note, beat: float, due: float | None = None) -> None:
         p = note.pitch
+        if self.pedal.change(note):  # lift as the note is struck, press just after it
+            self._send([0xB0 | self.channel, SUSTAIN, 0], due)
+            self.seq += 1
+            heapq.heappush(self.offs, (round(beat + PEDAL_LAG, 9), self.seq, -1))
         if p in self.sounding:  # the same key again before its off: retrigger cleanly
             self._send([0x80 | self.channel, p, 0], due)
         self.seq += 1
@@ -205,12 +124,15 @@ class Player:
 
     def _note_off(self, due: float | None = None) -> None:
         _beat, token, p = heapq.heappop(self.offs)
-        if self.sounding.get(p) == token:
+        if p < 0:
+            self._send([0xB0 | self.channel, SUSTAIN, 127], due)
+        elif self.sounding.get(p) == token:
             self._send([0x80 | self.channel, p, 0], due)
             del self.sounding[p]
 
     def release(self, cut: float | None = None, at: float | None = None) -> None:
-        """Note-off for every sounding note, then CC 123 on the channel.
+        """Note-off for every sounding note, then the sustain pedal up (if it was used, by the
+        preset or by what --thru echoed) and CC 123 on the channel.
 
         Each message is tried on its own, so one failing send cannot leave the
         rest of the keyboard held. A scheduling port first drops what it holds
@@ -240,10 +162,13 @@ class Player:
                 pass
         self.sounding.clear()
         self.offs.clear()
-        try:
-            self._send([0xB0 | self.channel, ALL_NOTES_OFF, 0], at)
-        except Exception:
-            pass
+        self.pedal = Pedal(self.preset.pedal)  # (after a relocation, the first note re-pedals)
+        ends = [[0xB0 | self.channel, SUSTAIN, 0]] if self.pedal_used else []
+        for m in ends + [[0xB0 | self.channel, ALL_NOTES_OFF, 0]]:
+            try:
+                self._send(m, at)
+            except Exception:
+                pass
 
     # ------------------------------------------------------------------ notes
 
@@ -308,7 +233,7 @@ class Player:
                 continue
             kind = msg[0]
             if kind == CLOCK:
-                self._tick(t, msg[1] if len(msg) > 1 else None)
+                self.tick(t, msg[1] if len(msg) > 1 else None)
             elif kind == START:
                 self.running, self.synced, self.next_tick = True, False, 0
                 self.relocate(0.0)
@@ -328,40 +253,6 @@ class Player:
                 self.next_tick = sixteenths * 6
                 self.synced = False
                 self.relocate(self.next_tick / CLOCK_PULSES_PER_BEAT, land=True)
-
-    def _tick(self, t: float, bpm: float | None = None) -> None:
-        last, self.last_tick_time = self.last_tick_time, t
-        anchor = t
-        if bpm is not None:
-            # A tick of a followed timeline (sync.py: JACK transport, Link): its time and
-            # tempo are the timeline's own, exact; nothing to smooth or correct.
-            self.bpm = min(400.0, max(20.0, float(bpm)))
-            self.tick_interval, last = 60.0 / (CLOCK_PULSES_PER_BEAT * self.bpm), None
-        if self.running and self.synced and self.tick_interval and last is not None:
-            # Late against the previous arrival (not the previous anchor, or a
-            # slowing clock would pull the grid further back at every tick).
-            late = t - (last + self.tick_interval)
-            if 0 < late < 2 * self.tick_interval:
-                # A tick later than expected was most likely delayed on its way
-                # (a busy machine, a JACK cycle): move only part way, so one late
-                # tick can't drag the notes after it.
-                anchor = t - 0.75 * late
-        if last is not None:
-            dt = t - last
-            if 0 < dt < 0.2:  # a longer gap means the clock paused: don't count it
-                # Tempo from the median of the last dozen intervals: incoming clock
-                # jitters, and one late tick makes one long and one short interval,
-                # which the median ignores; a real tempo change wins in 6 ticks.
-                self.intervals.append(dt)
-                self.tick_interval = sorted(self.intervals)[len(self.intervals) // 2]
-                self.bpm = min(400.0, max(20.0, 60.0 / (CLOCK_PULSES_PER_BEAT * self.tick_interval)))
-        if self.running:
-            # Each tick is a fixed point of the grid: it anchors the timeline.
-            self.anchor_beat, self.anchor_time = self.next_tick / CLOCK_PULSES_PER_BEAT, anchor
-            self.next_tick += 1
-            self.synced = True
-
-    # ------------------------------------------------------------------ waiting
 
     def _wait_until(self, due: float) -> bool:
         """Wait until `due`. False if something needs a look first (a stop, a clock message)."""
@@ -392,6 +283,8 @@ class Player:
         ready = self.producer.poll()
         for m in self.producer.echo():
             self._send(m)
+            if len(m) > 2 and m[0] & 0xF0 == 0xB0 and m[1] == SUSTAIN:
+                self.pedal_used = True
         return ready and not self.notes
 
     def _idle(self, seconds: float = 0.05) -> None:
@@ -452,6 +345,8 @@ class Player:
         return self.stop_reason or getattr(self._stop, "reason", None) or "stopped"
 
     def _loop(self) -> None:
+        if self.preset.program >= 0:  # the instrument: on a General MIDI synth, program 0 is a grand piano
+            self._send([0xC0 | self.channel, self.preset.program])
         if self.sync is None:
             if not self.listening and self._next_note() is None:
                 return
@@ -520,52 +415,3 @@ def _leave_realtime() -> None:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     except (AttributeError, OSError):
         pass
-
-
-class StopFlag:
-    """A stop flag that a signal handler may set: `set()`, `is_set()`, `reason`.
-
-    No lock, unlike threading.Event: a second signal can land while the first one's
-    handler is still inside set(), and Event.set() holds a lock there that the nested
-    handler then waits for forever (the player hung after a double Ctrl-C). Setting a
-    bool is atomic under the GIL, and the player polls the flag between short naps.
-    """
-
-    def __init__(self):
-        self._set = False
-        self.reason = None
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set
-
-
-class StopOnSignals:
-    """While active, SIGINT and SIGTERM only set `event` (a StopFlag) and its `reason`.
-
-    Only a flag: the player notices within one short nap, and a second Ctrl-C
-    can never interrupt the release that follows, nor the port's closing. Wrap
-    the whole open-port-play-close sequence in it.
-    """
-
-    def __init__(self, event: StopFlag | None = None):
-        self.event = event or StopFlag()
-        self.old = {}
-
-    def _handler(self, signum, _frame):
-        if self.event.reason is None:
-            self.event.reason = signal.Signals(signum).name
-        self.event.set()
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self.old[s] = signal.signal(s, self._handler)
-        return self.event
-
-    def __exit__(self, *exc):
-        for s, h in self.old.items():
-            signal.signal(s, h)
-        return False

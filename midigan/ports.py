@@ -12,12 +12,14 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 # rtmidi's API constants, by the names the CLI uses (rtmidi.API_* values).
 _API_IDS = {"coremidi": 1, "alsa": 2, "jack": 3, "winmm": 4}
 
 ALL_NOTES_OFF = 123
+SUSTAIN = 64  # the sustain pedal's controller
 ALL_SOUND_OFF = 120
 RESET_CONTROLLERS = 121
 
@@ -178,9 +180,23 @@ class _Port:
 class OutputPort(_Port):
     """An rtmidi output: a virtual port other programs connect to, or an existing one."""
 
-    def __init__(self, midiout, name: str, api: str):
+    def __init__(self, midiout, name: str, api: str, virtual: bool = False, client_name: str = ""):
         self._out, self.name, self.api = midiout, name, api
+        self.virtual, self.client_name = virtual, client_name
         self._send = midiout.send_message
+
+    def connected(self) -> bool | None:
+        """Whether something reads this port; None where the API cannot tell (rtmidi's own
+        JACK port, CoreMIDI). An existing port is a connection itself."""
+        if not self.virtual:
+            return True
+        if self.api != "alsa":
+            return None
+        try:
+            text = Path("/proc/asound/seq/clients").read_text()
+        except OSError:
+            return None
+        return alsa_readers(text, self.client_name, self.name)
 
     def send(self, msg) -> None:
         self._send(msg)
@@ -199,8 +215,43 @@ class OutputPort(_Port):
             self._out.delete()
 
 
+def alsa_readers(text: str, client: str, port: str) -> bool | None:
+    """From /proc/asound/seq/clients: whether the port `port` of the client `client` sends
+    to anyone ("Connecting To"); None if no such port is listed. ALSA lets two clients share
+    a name: any of them connected counts."""
+    found = out = in_client = in_port = False
+    for line in text.splitlines():
+        s = line.strip()
+        name = s.split('"')[1] if s.count('"') >= 2 else None
+        if line.startswith("Client"):
+            in_client, in_port = name == client, False
+        elif s.startswith("Port"):
+            in_port = in_client and name == port
+            found = found or in_port
+        elif s.startswith("Connecting To:") and in_port:
+            out = True
+    return out if found else None
+
+
+def wait_for_reader(port, stopped, *, poll: float = 0.05, sleep=time.sleep) -> bool:
+    """Hold until something reads `port` (its connected() is True), so a patchbay or a DAW
+    that connects a moment after the port appears hears the first notes. False if `stopped()`
+    came first; True at once where the port cannot tell (connected() None or missing)."""
+    check = getattr(port, "connected", None)
+    while check is not None and check() is False:
+        if stopped():
+            return False
+        sleep(poll)
+    return True
+
+
 class MemoryPort(_Port):
     """An output that records (time, message tuple) pairs: the player's tests use it."""
+
+    reader = True  # connected(): tests set it
+
+    def connected(self) -> bool | None:
+        return self.reader
 
     def __init__(self, now=time.perf_counter, name: str = "memory"):
         self.now, self.name = now, name
@@ -241,7 +292,7 @@ def open_output(name: str | None = None, *, virtual: bool = True, api: str = "au
             name = name or "midigan"
             with _quiet_stderr():
                 mo.open_virtual_port(name)
-            return OutputPort(mo, name, api)
+            return OutputPort(mo, name, api, virtual=True, client_name=client_name)
         if not name:
             raise PortNotFound("no output port name given")
         names = mo.get_ports()

@@ -43,6 +43,9 @@ class Preset:
     quantise: str = ""  # event model: snap onsets to this grid, e.g. "1/16" ("" = as generated)
     velocity_low: int = 1  # event model: its velocities 1..127 are rescaled onto velocity_low..velocity_high
     velocity_high: int = 127
+    program: int = 0  # live: program change sent on start (0 = acoustic grand piano; -1 = none)
+    pedal: str = ""  # live and files: sustain pedal (CC 64): "" none, "bar" (re-pedal at each bar), "bass" (at each new bass note)
+    cc: tuple[tuple[str, int], ...] = ()  # [cc] table: knob name -> CC number, over listen.CC_DEFAULTS
     source: str = field(default="", compare=False)  # where it was read from
 
     @property
@@ -96,6 +99,8 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
                                                               and 1 <= x <= 64 for x in v),
                    v, "expected a non-empty list of step counts 1..64")
             v = tuple(v)
+        elif k == "cc":
+            v = _check_cc(name, v)
         vals[k] = v
     p = Preset(name=name, source=source, **vals)
     _check(name, "bpm", 20 <= p.bpm <= 400, p.bpm, "20..400")
@@ -129,7 +134,23 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
     _check(name, "morph", 0 <= p.morph <= 1, p.morph, "0..1")
     _check(name, "noise_scale", 0 < p.noise_scale <= 4, p.noise_scale, "0 < noise_scale <= 4")
     _check(name, "temperature", 0.05 <= p.temperature <= 4, p.temperature, "0.05..4")
+    _check(name, "program", -1 <= p.program <= 127, p.program, "0..127, or -1 for none")
+    _check(name, "pedal", p.pedal in PEDALS, p.pedal, "'', 'bar' or 'bass'")
     return p
+
+
+PEDALS = ("", "bar", "bass")
+KNOBS = ("temperature", "density", "velocity", "register", "mode", "reseed")
+
+
+def _check_cc(name: str, v) -> tuple:
+    _check(name, "cc", isinstance(v, dict), v, "expected a table of knob = CC number")
+    for knob, num in v.items():
+        _check(name, "cc", knob in KNOBS, knob, "knobs: " + ", ".join(KNOBS))
+        _check(name, f"cc.{knob}", isinstance(num, int) and not isinstance(num, bool) and 0 <= num <= 119,
+               num, "a controller number 0..119")
+    _check(name, "cc", len(set(v.values())) == len(v), v, "one knob per controller")
+    return tuple(sorted(v.items()))
 
 
 def presets_dir() -> Path:
@@ -175,4 +196,5 @@ def override(p: Preset, **changes) -> Preset:
     data = {k: getattr(p, k) for k in _FIELDS}
     data.update({k: v for k, v in changes.items() if v is not None})
     data["rhythm"] = list(data["rhythm"])
+    data["cc"] = dict(data["cc"])
     return make_preset(data, name=p.name, source=p.source)

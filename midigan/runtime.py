@@ -424,6 +424,11 @@ class Continuation:
         self.temperature = float(temperature)
         self.bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
 
+    def reseed(self, seed: int) -> None:
+        """A new random stream for what is sampled from here on (the state stays: a new take
+        of the same context)."""
+        self.lines.rng = np.random.default_rng(seed)
+
     @property
     def last_onset(self) -> float | None:
         """Beat of the last note fed or sampled (None before any)."""

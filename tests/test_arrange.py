@@ -3,7 +3,7 @@ import io
 import mido
 import numpy as np
 
-from midigan.arrange import Arranger, arrange, shape_pitches, to_midi_file
+from midigan.arrange import Arranger, Note, Pedal, arrange, shape_pitches, to_midi_file
 from midigan.presets import load_preset, make_preset
 
 
@@ -122,3 +122,24 @@ def test_phrases_follow_the_preset_with_a_timed_model(tiny_run):
     assert all(a.start <= b.start for a, b in zip(notes, notes[1:]))
     fixed = next(phrases(gen, make_preset({"timing": "preset", "step": "1/16", "chords": False}), seed=2))[0]
     assert [n.start for n in fixed] == [0.25 * i for i in range(gen.seq_len)]
+
+
+def test_pedal_changes_on_new_bass_notes_not_twice_in_half_a_beat():
+    ped = Pedal("bass")
+    notes = [Note(0, 1, 48, 80), Note(0, 1, 64, 80), Note(1, 1, 48, 80), Note(2, 1, 43, 80),
+             Note(2.25, 1, 45, 80), Note(3, 1, 45, 80), Note(4, 1, 72, 80)]
+    assert [ped.change(n) for n in notes] == [True, False, False, True, False, True, False]
+    assert not any(Pedal("").change(n) for n in notes)
+
+
+def test_a_pedalled_file_has_its_program_lifts_presses_and_ends_with_the_pedal_up():
+    pr = make_preset({"pedal": "bar", "program": 5})
+    notes = [Note(b, 0.5, 60 + b, 80) for b in range(9)]
+    mf = to_midi_file(notes, pr)
+    msgs = [m for m in mido.merge_tracks(mf.tracks) if not m.is_meta]
+    assert msgs[0].type == "program_change" and msgs[0].program == 5
+    pedal = [m.value for m in msgs if m.type == "control_change" and m.control == 64]
+    assert pedal == [0, 127, 0, 127, 0, 127, 0]  # bars 1, 2, 3, then up at the end
+    assert msgs[-1].type == "control_change" and msgs[-1].value == 0
+    plain = to_midi_file(notes, make_preset({"program": -1}))
+    assert not [m for m in mido.merge_tracks(plain.tracks) if m.type in ("control_change", "program_change")]

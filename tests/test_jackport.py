@@ -8,7 +8,6 @@ into a separate jack_midi_dump client, a second instance's name, exit codes.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -379,3 +378,76 @@ def test_sync_by_our_own_name_is_an_error_that_lists_only_others(jack_server, gr
     assert p.returncode == 1
     line = p.stderr.strip()
     assert line.startswith("Error: no MIDI input port named 'mg-own'") and "mg-own:" not in line, line
+
+
+# ---------------------------------------------------------------- --wait: the first note waits for a reader
+
+ALSA_CLIENTS = """Client info
+  cur  clients : 3
+Client   0 : "System" [Kernel]
+  Port   0 : "Timer" (Rwe-)
+Client 128 : "midigan" [User UMP MIDI1]
+  Port   0 : "midigan" (R-e-)
+    Connecting To: 129:0
+Client 130 : "midigan" [User UMP MIDI1]
+  Port   0 : "other" (R-e-)
+Client 131 : "lonely" [User]
+  Port   0 : "midigan" (R-e-)
+"""
+
+
+def test_alsa_readers_reads_the_connections_of_our_port_only():
+    from midigan.ports import alsa_readers
+
+    assert alsa_readers(ALSA_CLIENTS, "midigan", "midigan") is True
+    assert alsa_readers(ALSA_CLIENTS, "midigan", "other") is False
+    assert alsa_readers(ALSA_CLIENTS, "lonely", "midigan") is False
+    assert alsa_readers(ALSA_CLIENTS, "absent", "midigan") is None
+
+
+def test_wait_for_reader_holds_until_connected_or_stopped():
+    from midigan.ports import wait_for_reader
+
+    port, polls = MemoryPort(), []
+
+    def sleep(dt):
+        polls.append(dt)
+        port.reader = len(polls) >= 3
+    port.reader = False
+    assert wait_for_reader(port, lambda: False, sleep=sleep) is True and len(polls) == 3
+    port.reader, polls = False, []
+    assert wait_for_reader(port, lambda: len(polls) >= 2, sleep=sleep) is False
+    port.reader = None  # an API that cannot tell: no wait at all
+    assert wait_for_reader(port, lambda: False, sleep=lambda dt: 1 / 0) is True
+
+
+@jack_mark
+def test_a_virtual_port_waits_for_its_first_reader_then_plays_from_the_first_note(jack_server, grid16):
+    """Nothing connected: midigan says it waits and sends nothing; a reader that connects two
+    seconds later gets the whole bar, first note included."""
+    _need_jack_client()
+    if not shutil.which("jack_midi_dump"):
+        pytest.skip("jack_midi_dump is not installed (Debian: jack-tools)")
+    play = subprocess.Popen([sys.executable, "-m", "midigan", "play", "--api", "jack", "--virtual", "mg-wait",
+                             "--preset", str(grid16), "--bars", "1", "--seed", "1", "--model", str(_model())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dump = None
+    try:
+        assert _wait_port("mg-wait:mg-wait"), "the port never appeared"
+        time.sleep(2.0)
+        assert play.poll() is None, "played to the end with nobody listening"
+        dump = subprocess.Popen(["jack_midi_dump", "-a", "t-wdump"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        assert _wait_port("t-wdump:input")
+        subprocess.run(["jack_connect", "mg-wait:mg-wait", "t-wdump:input"], check=True, timeout=10)
+        err = play.communicate(timeout=60)[1]
+        time.sleep(0.2)
+    finally:
+        play.kill() if play.poll() is None else None
+        if dump is not None:
+            dump.terminate()
+    out = dump.communicate(timeout=5)[0]
+    assert play.returncode == 0, err
+    assert "waiting for a connection to 'mg-wait:mg-wait'" in err
+    ons = [l for l in out.splitlines() if ":" in l and l.split(":")[1].split()[:1] == ["90"]]
+    assert len(ons) == 16, out  # the whole bar, its first note included

@@ -91,6 +91,60 @@ def test_knobs_take_effect_at_the_next_note(gen):
     assert lis.mode == "answer"
 
 
+def test_velocity_and_register_knobs_steer_the_next_notes(gen):
+    def bar_notes(*ccs):
+        lis = Listener(gen, override(load_preset("piano"), low=48, high=72), mode="accompany", seed=5)
+        for cc, v in ccs:
+            lis.hear(0, (0xB0, cc, v))
+        return [n for b in range(0, 32, 4) for n in lis.due(b)]
+    plain, loud, high = bar_notes(), bar_notes((71, 127)), bar_notes((16, 127))
+    assert np.mean([n.velocity for n in loud]) > 1.3 * np.mean([n.velocity for n in plain])
+    assert 48 <= min(n.pitch for n in plain) and max(n.pitch for n in plain) <= 72
+    assert 72 <= min(n.pitch for n in high) and max(n.pitch for n in high) <= 96  # two octaves up
+    assert np.mean([n.pitch for n in high]) > np.mean([n.pitch for n in plain]) + 6
+
+
+def test_a_presets_cc_table_moves_a_knob_and_reseed_starts_a_new_take(gen):
+    pr = override(load_preset("piano"), cc={"density": 30})
+    lis = Listener(gen, pr, mode="accompany", seed=6)
+    lis.hear(0, (0xB0, 74, 127))  # the default density CC: now nothing
+    assert lis.knobs["density"] == pr.density
+    lis.hear(0, (0xB0, 30, 127))
+    assert lis.knobs["density"] == 3
+
+    def take(reseed):
+        lis = Listener(gen, load_preset("piano"), mode="accompany", seed=6)
+        first = lis.due(0)
+        if reseed:
+            lis.hear(3.9, (0xB0, 21, 127))
+        return first, lis.due(4), lis.status
+    a, b = take(False), take(True)
+    assert a[0] == b[0] and a[1] != b[1]  # the same take until the press, another after it
+    assert "seed 6" in a[2] and "seed 6" not in b[2]
+
+
+def test_a_held_chord_on_the_chord_channel_favours_its_tones_and_is_not_heard(gen):
+    def accompany(chord, seed):
+        lis = Listener(gen, load_preset("piano"), mode="accompany", seed=seed, chord_channel=16)
+        for p in chord:
+            lis.hear(0, (0x9F, p, 90))  # channel 16
+        notes = [n for b in np.arange(0, 32, 0.125) for n in lis.due(b)]
+        assert not lis.heard and not lis.held  # the chord is not melody
+        return notes, lis
+
+    def triad_share(chord):
+        notes = [n for seed in range(4) for n in accompany(chord, seed)[0]]
+        return np.mean([n.pitch % 12 in (0, 4, 7) for n in notes])
+    held, free = triad_share([48, 52, 55]), triad_share([])
+    assert held > free + 0.2, (held, free)
+    notes, lis = accompany([48, 52, 55], 0)
+    assert "chord C E G" in lis.status
+    assert max(n.start for n in notes) < 33  # a beat at a time, handed out an eighth before it
+    for p in (48, 52, 55):
+        lis.hear(32, (0x8F, p, 0))
+    assert not lis.chord and "chord" not in lis.status
+
+
 def test_key_auto_keeps_the_answer_in_the_heard_key(gen):
     lis = Listener(gen, load_preset("piano"), mode="answer", seed=4, key_auto=True)
     d_major = [62, 64, 66, 67, 69, 71, 73, 74, 73, 71, 69, 67, 66, 64, 62, 62]

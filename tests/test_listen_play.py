@@ -61,8 +61,9 @@ def test_answer_starts_within_a_step_of_the_silence_threshold_and_nothing_is_ech
     assert p.run() == "bars"
     ons = note_ons(port)
     assert ons, "no answer"
-    # nothing before the answer: the call was heard, not echoed (nor anything else sent)
-    first = min(t for t, _m in port.messages)
+    # nothing before the answer but the program: the call was heard, not echoed
+    assert port.messages[0] == (T0, (0xC0, 0))
+    first = min(t for t, _m in port.messages[1:])
     assert first == pytest.approx(T0 + ons[0][0] * BEAT)
     assert THRESHOLD - 1e-6 <= ons[0][0] < THRESHOLD + STEP
     assert not {m[1] for _t, m in port.messages if m[0] & 0xF0 in (0x90, 0x80)} - {n for _b, n in ons}
@@ -113,7 +114,7 @@ def test_a_stop_mid_answer_releases_every_note(gen):
 def test_bars_end_while_only_listening(gen):
     p, port, _clock, _lines = make(gen, [], bars=1)
     assert p.run() == "bars"
-    assert port.messages == [(T0 + 2.0, (0xB0, 123, 0))]
+    assert port.messages == [(T0, (0xC0, 0)), (T0 + 2.0, (0xB0, 123, 0))]
 
 
 def test_a_listener_does_not_follow_a_clock(gen):
@@ -125,6 +126,8 @@ def test_a_listener_does_not_follow_a_clock(gen):
     (["--key", "auto"], "needs notes to hear"),
     (["--mode", "accompany"], "--mode needs --listen"),
     (["--thru"], "--thru needs --listen"),
+    (["--chords", "16"], "--chords needs --listen"),
+    (["--listen", "virtual", "--chords", "17"], "must be a MIDI channel 1-16"),
     (["--listen", "virtual", "--sync", "virtual"], "does not follow --sync"),
 ])
 def test_play_listen_options_are_checked(args, why):

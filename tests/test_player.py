@@ -9,7 +9,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from midigan.player import Player, StopOnSignals
+from midigan.player import Player
+from midigan.stopping import StopOnSignals
 from midigan.ports import MemoryPort, PortNotFound, check_channel, open_output, resolve_api
 from midigan.presets import load_preset, override
 
@@ -111,7 +112,7 @@ def test_exact_order_and_due_times():
     p, port, _ = make(bars=1)
     assert p.run() == "bars"
     step, gate = 0.125, 0.9 * 0.125  # sixteenths at 120 BPM
-    want = []
+    want = [(0.0, (0xC0, 0))]  # the preset's program (a grand piano) first
     pitches = list(range(60, 68)) + list(range(61, 69))
     for i, pitch in enumerate(pitches):
         want.append((round(i * step, 9), (0x90, pitch, 76)))
@@ -121,10 +122,32 @@ def test_exact_order_and_due_times():
     assert p.sent == 16
 
 
+def test_the_pedal_changes_at_each_bar_and_is_up_after_a_stop():
+    p, port, _ = make(pr=preset(pedal="bar"), bars=2)
+    assert p.run() == "bars"
+    pedal = [(t, m[2]) for t, m in rel(port) if m[:2] == (0xB0, 64)]
+    beat = 0.5  # seconds at 120 BPM
+    # lifted as each bar's first note is struck, pressed an eighth of a beat later, up at the end
+    assert pedal == [(0.0, 0), (0.125 * beat, 127), (4 * beat, 0), (4.125 * beat, 127), (8 * beat, 0)]
+    first_on = next(i for i, (_t, m) in enumerate(rel(port)) if m[0] == 0x90)
+    assert rel(port)[first_on - 1][1] == (0xB0, 64, 0)  # the lift comes before the note it is for
+    assert_released(port)
+
+
+def test_a_stop_mid_pedal_lifts_it_and_no_pedal_no_cc64():
+    p, port, clock = make(pr=preset(pedal="bar"))
+    clock.hooks.append((T0 + 0.3, lambda: p.stop("test")))
+    p.run()
+    assert [m for _t, m in port.messages][-2:] == [(0xB0, 64, 0), (0xB0, 123, 0)]
+    p, port, _ = make(bars=1)
+    p.run()
+    assert not [m for _t, m in port.messages if m[:2] == (0xB0, 64)]
+
+
 def test_channel_and_velocity_from_preset():
     p, port, _ = make(pr=preset(velocity=100, channel=10), bars=1)
     p.run()
-    assert {m[0] for _t, m in port.messages} == {0x99, 0x89, 0xB9}
+    assert {m[0] for _t, m in port.messages} == {0xC9, 0x99, 0x89, 0xB9}  # program, notes, CC 123
     assert_released(port, channel=9)
     with pytest.raises(ValueError, match="channel 17"):
         make(channel=17)
