@@ -11,6 +11,10 @@ Prints figures only (no asserts):
    100 -> 140 BPM) into midigan's JACK clock input (frame-stamped, as `play --api jack --sync`
    reads it); the followed tempo (timeline.Timeline) after one bar, and the ticks it takes to
    come within 0.1 BPM of a new tempo.
+With --all, the whole live picture in one run, each part from its own script (so each can also
+run alone): bench/jack.py (onset error into jack_midi_dump at periods 64, 256 and 1024,
+JACK-Client and rtmidi side by side), bench/sync.py (JACK transport and Link follow errors,
+start to first note) and bench/listen.py (answer latency, listening cost, chord tones).
 Without --model it uses export/default.onnx, else any export/*.onnx the runtime
 reads, else a numpy stand-in generator (the in-process figures) and a tiny ONNX
 stand-in built with the onnx package (the subprocess figures). The in-process runs
@@ -359,6 +363,7 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--seconds", type=float, default=4.0, help="length of each timing run")
     ap.add_argument("--no-realtime", action="store_true", help="don't ask for SCHED_FIFO")
+    ap.add_argument("--all", action="store_true", help="also run bench/jack.py, bench/sync.py and bench/listen.py")
     ap.add_argument("--child-jack", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child_jack:
@@ -385,11 +390,16 @@ def main():
         via_jack(a.seconds)
         if model is not None:
             first_note(model)
-        print("MIDI clock follow (JACK-Client input, frame-stamped):")
+        print("MIDI clock follow (JACK-Client input, frame-stamped; rtmidi's, stamped on arrival):")
         clock_follow()
     finally:
         jackd.terminate()
         jackd.wait(5)
+    if a.all:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JACK_")}  # each starts its own server
+        for script in ("jack.py", "sync.py", "listen.py"):
+            print(f"\n== bench/{script} ==", flush=True)
+            subprocess.run([sys.executable, str(ROOT / "bench" / script)], cwd=str(ROOT), env=env)
 
 
 if __name__ == "__main__":

@@ -260,7 +260,7 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
     from .presets import load_preset
     from .stopping import StopOnSignals
 
-    hear = _listen_options(listen, mode, silence, answer_bars, thru, chords, key, sync)
+    hear = _listen_options(listen, mode, silence, answer_bars, thru, chords, key)
     if virtual and port_name:
         raise click.UsageError("use either --virtual NAME or --port NAME, not both")
     _check_candidates(candidates)
@@ -321,7 +321,7 @@ def _take_seed(seed, quiet):
     return fresh(), new_take
 
 
-def _listen_options(listen, mode, silence, answer_bars, thru, chords, key, sync) -> dict | None:
+def _listen_options(listen, mode, silence, answer_bars, thru, chords, key) -> dict | None:
     """play's --listen options, checked: None without --listen."""
     if listen is None:
         given = [f for f, v in (("--mode", mode), ("--silence", silence), ("--answer-bars", answer_bars),
@@ -331,8 +331,6 @@ def _listen_options(listen, mode, silence, answer_bars, thru, chords, key, sync)
         if given:
             raise click.UsageError(f"{given[0]} needs --listen PORT")
         return None
-    if sync:
-        raise click.UsageError("--listen does not follow --sync yet: use one or the other")
     if chords is not None and not 1 <= chords <= 16:
         raise click.BadParameter(f"must be a MIDI channel 1-16, got {chords}", param_hint="--chords")
     return dict(port=listen, mode=mode or "answer", silence=2.0 if silence is None else silence,

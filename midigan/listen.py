@@ -144,6 +144,18 @@ class Listener:
         """(knob, CC number), in CC_DEFAULTS's order: what to print for the user."""
         return sorted(((k, n) for n, k in self.cc.items()), key=lambda kn: list(CC_DEFAULTS).index(kn[0]))
 
+    def jump(self) -> float:
+        """The song moved under us (a DAW Start, locate or Continue elsewhere): forget what was
+        pending (keys down, notes handed out but not yet played, an answer owed) and go on, in
+        the line's own beats, from the bar after everything so far. Returns that beat; what was
+        heard and played before stays the model's context."""
+        self._commit(self.at)  # (drops our notes after `at` from the line)
+        self.line.restore(self.committed)
+        last = max(self.at, self.until, self.line.last_onset or 0.0)
+        self.held, self.heard, self.ours, self.released = {}, [], [], None
+        self.at = self.until = (last // BEATS_PER_BAR + 1) * BEATS_PER_BAR
+        return self.at
+
     # ------------------------------------------------------------------ output
 
     def due(self, beat: float) -> list[Note]:
@@ -253,6 +265,11 @@ class ListenSource:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="midigan-listener", daemon=True)
         self.player = None
+        # The listener's beats run on, whatever the song does: listener beat = song beat + shift
+        # (a whole number of bars, so bar positions stay). A jump of the song changes the shift
+        # and the generation; batches queued before it are dropped.
+        self.shift, self.generation = 0.0, 0
+        self._lock = threading.Lock()  # step() on the listener's thread vs restart() on the player's
 
     def bind(self, player) -> ListenSource:
         """The player whose clock (now, beat_at) stamps what is heard."""
@@ -274,14 +291,29 @@ class ListenSource:
 
     def step(self) -> None:
         """Hear what arrived, then queue what is due now."""
-        beat_at = self.player.beat_at
-        for t, msg in self.inbox.take():
-            if self.thru and msg and 0x80 <= msg[0] < 0xF0:
-                self._echo.append(msg)
-            self.listener.hear(beat_at(t), msg)
-        notes = self.listener.due(beat_at(self.player.now()))
-        if notes:
-            self.queue.put(notes)
+        with self._lock:
+            pl = self.player
+            # Following a clock that is stopped (or not yet anchored by a tick): no beat to
+            # stamp notes with, so only the knobs are heard, and nothing is due.
+            live = pl.running and (pl.sync is None or pl.synced)
+            beat_at, shift = pl.beat_at, self.shift
+            for t, msg in self.inbox.take():
+                if self.thru and msg and 0x80 <= msg[0] < 0xF0:
+                    self._echo.append(msg)
+                if live or (msg and msg[0] & 0xF0 == CONTROL):
+                    self.listener.hear(beat_at(t) + shift, msg)
+            if not live:
+                return
+            notes = self.listener.due(beat_at(pl.now()) + shift)
+            if notes:
+                self.queue.put((self.generation, [dataclasses.replace(n, start=n.start - shift) for n in notes]))
+
+    def restart(self, beat: float) -> None:
+        """The song is now at `beat` (a clock Start, Continue or locate): go on from there."""
+        with self._lock:
+            # the listener's next bar line is where the song's current bar began
+            self.shift = self.listener.jump() - (beat - beat % BEATS_PER_BAR)
+            self.generation += 1
 
     def poll(self) -> bool:
         """Whether notes wait to be fetched (without a thread: hear and sample first)."""
@@ -294,15 +326,18 @@ class ListenSource:
         thread's error."""
         if not self.threaded and self.queue.empty():
             self.step()
-        try:
-            item = self.queue.get_nowait()
-        except queue.Empty:
-            return None
-        if isinstance(item, (ValueError, OSError, RuntimeError)):
-            raise item
-        if isinstance(item, BaseException):
-            raise RuntimeError(f"the listener failed: {type(item).__name__}: {item}") from item
-        return item
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return None
+            if isinstance(item, (ValueError, OSError, RuntimeError)):
+                raise item
+            if isinstance(item, BaseException):
+                raise RuntimeError(f"the listener failed: {type(item).__name__}: {item}") from item
+            generation, notes = item
+            if generation == self.generation:  # (older: notes for where the song was)
+                return notes
 
     def echo(self) -> list[list[int]]:
         """The heard messages to echo now (--thru), oldest first."""

@@ -64,8 +64,6 @@ class Player(Timeline):
         self.status, self.realtime = status, realtime
         # source (listen.ListenSource): notes from a listener instead of the generator's stream;
         # the player keeps time (note-offs, --bars) while it has nothing to play.
-        if source is not None and sync is not None:
-            raise ValueError("listening does not follow a clock yet: no sync with a listener")
         self.listening = source is not None
         self.producer = (source.bind(self) if source is not None
                          else Producer(generator, preset, seed, ahead, candidates))
@@ -209,12 +207,16 @@ class Player(Timeline):
         (with `land`, from a note on `beat` itself where the coming notes have one)."""
         if self.sounding or self.offs:
             self.release()
+        if self.listening:  # the listener goes on from `beat`; nothing it queued before is played
+            self.notes.clear()
+            self.producer.restart(beat)
+            return
         self.relocate_to, self._land = beat, land
 
     def _new_take(self) -> None:
         """Start from the top: the stream again from its seed (the same notes with the same
         seed), or from new_take()'s seed. Nothing to do before any note was played."""
-        if not self.taken:
+        if not self.taken or self.listening:  # (listening: what is heard makes each take)
             return
         if self.new_take is not None:
             self.seed = self.new_take()

@@ -117,19 +117,44 @@ def test_bars_end_while_only_listening(gen):
     assert port.messages == [(T0, (0xC0, 0)), (T0 + 2.0, (0xB0, 123, 0))]
 
 
-def test_a_listener_does_not_follow_a_clock(gen):
-    with pytest.raises(ValueError, match="clock"):
-        make(gen, [], sync=object())
-
-
 @pytest.mark.parametrize("args, why", [
     (["--key", "auto"], "needs notes to hear"),
     (["--mode", "accompany"], "--mode needs --listen"),
     (["--thru"], "--thru needs --listen"),
     (["--chords", "16"], "--chords needs --listen"),
     (["--listen", "virtual", "--chords", "17"], "must be a MIDI channel 1-16"),
-    (["--listen", "virtual", "--sync", "virtual"], "does not follow --sync"),
 ])
 def test_play_listen_options_are_checked(args, why):
     r = CliRunner().invoke(main, ["play", "--quiet", *args])
     assert r.exit_code != 0 and why in r.output, r.output
+
+
+def test_listening_follows_a_clock_and_a_restart_plays_from_the_new_downbeat(gen):
+    """accompany under MIDI clock: notes only while the clock runs, each on the tick grid; after
+    Stop and a second Start, the playing starts again at the new bar 1, nothing stale."""
+    from tests.test_player import FakeSync, ticks
+
+    clock = Clock()
+    port = MemoryPort(now=clock.now)
+    pr = preset()
+    lis = Listener(gen, pr, mode="accompany", seed=2)
+    src = ListenSource(lis, Inbox(clock, []), threaded=False)
+    a = ticks(T0 + 0.01, 120, 24 * 8)  # 2 bars
+    restart = a[-1][0] + 1.0
+    b = ticks(restart + 0.01, 120, 24 * 8)
+    script = [(T0, [0xFA])] + a + [(a[-1][0] + 0.005, [0xFC]), (restart, [0xFA])] + b
+    sync = FakeSync(clock, script, end=b[-1][0] + 0.001)
+    p = Player(port, gen, pr, now=clock.now, sleep=clock.sleep, spin=0, source=src, sync=sync)
+    sync.player = p
+    p.run()
+    ons = [t for t, m in port.messages if m[0] == 0x90 and m[2] > 0]
+    assert ons, "nothing played"
+    first_run = [t for t in ons if t < restart]
+    second = [t for t in ons if t >= restart]
+    assert first_run and second
+    assert not [t for t in ons if a[-1][0] + 0.005 < t < b[0][0] - 1e-9]  # silence while stopped
+    grid = [t for t, _ in a + b]
+    for t in ons:  # each onset on a clock tick (the model's 1/24-beat grid is the clock's)
+        assert min(abs(t - g) for g in grid) < 1e-6
+    assert min(second) - b[0][0] < 2.0  # bar 1 of the new take plays within its first bar
+    assert_released(port)
