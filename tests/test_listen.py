@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from midigan import events as ev
 from midigan.listen import Listener
 from midigan.presets import load_preset, override
 from midigan.runtime import Generator

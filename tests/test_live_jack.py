@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from midigan.presets import SCALES, load_preset
 from midigan.runtime import FORMAT_VERSION
+from tests.polled import PolledJackInput
 
 ROOT = Path(__file__).resolve().parent.parent
 jack = pytest.mark.jack
@@ -63,34 +63,16 @@ def grid_preset(tmp_path_factory):
     return str(p)
 
 
-class Recorder:
-    """A python-rtmidi JACK input keeping (seconds, message) on JACK's clock.
-
-    Polled by a thread, never a callback: a Python callback runs on JACK's process thread and
-    waits for the GIL there, and cancel_callback() deadlocked against it on a loaded machine."""
+class Recorder(PolledJackInput):
+    """A python-rtmidi JACK input keeping (seconds, message) on JACK's clock."""
 
     def __init__(self, client="midigan-rec"):
-        import rtmidi
-
-        self.rtmidi = rtmidi
-        self.midiin = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client, queue_size_limit=8192)
-        self.midiin.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.events = []
         self.t = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
+        super().__init__(client)
 
-    def _poll(self):
-        get = self.midiin.get_message
-        while not self._stop.is_set():
-            event = get()
-            if event is None:
-                time.sleep(0.0002)
-                continue
-            msg, delta = event
-            self.t += delta  # rtmidi's deltas come from jack_get_time() in the process cycle
-            self.events.append((self.t, tuple(msg), time.monotonic()))
+    def receive(self, msg, delta):
+        self.t += delta  # rtmidi's deltas come from jack_get_time() in the process cycle
+        self.events.append((self.t, msg, time.monotonic()))
 
     def open_virtual(self, name="in"):
         self.midiin.open_virtual_port(name)
@@ -107,12 +89,6 @@ class Recorder:
     def reconnect(self, source):
         self.midiin.close_port()
         self.connect_to(source)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.midiin.close_port()
-        self.midiin.delete()
 
 
 def wait_steady(rec, step, timeout=3.0):

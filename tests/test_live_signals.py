@@ -32,6 +32,7 @@ from midigan.player import Player
 from midigan.stopping import StopOnSignals
 from midigan.ports import MemoryPort
 from midigan.presets import load_preset, override
+from tests.polled import PolledJackInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20240611
@@ -60,39 +61,16 @@ def _find_model() -> Path | None:
 
 # ---------------------------------------------------------------- JACK helpers
 
-class Recorder:
-    """A python-rtmidi JACK input in this process: (receive time, message) pairs.
-
-    Polled by a thread, never a callback: rtmidi runs a Python callback on JACK's process
-    thread, which then waits for the GIL, and cancel_callback() at teardown deadlocked here
-    against it on a loaded machine (the whole suite hung)."""
+class Recorder(PolledJackInput):
+    """A python-rtmidi JACK input in this process: (receive time, message) pairs."""
 
     def __init__(self, client="midigan-sig"):
-        import rtmidi
-
-        self.midiin = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client, queue_size_limit=8192)
-        self.midiin.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.events: list = []
+        super().__init__(client)
         self.midiin.open_virtual_port("in")
         self.port = f"{client}:in"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
 
-    def _poll(self):
-        get = self.midiin.get_message
-        while not self._stop.is_set():
-            m = get()
-            if m is None:
-                time.sleep(0.0002)
-            else:
-                self.events.append((time.monotonic(), tuple(m[0])))
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.midiin.close_port()
-        self.midiin.delete()
+    def receive(self, msg, delta):
+        self.events.append((time.monotonic(), msg))
 
 
 @pytest.fixture(scope="module")

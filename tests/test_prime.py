@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from midigan import events as ev
 from midigan.runtime import Continuation, Generator, default_model_path
 from midigan.files import data_dir
 
