@@ -24,6 +24,7 @@ libjack) lazily, in `available()` and `JackOutput()`.
 from __future__ import annotations
 
 import ctypes
+import math
 import ctypes.util
 import os
 import threading
@@ -85,6 +86,42 @@ class _CycleTimes:
         return self._frames.value, self._cur.value, self._next.value
 
 
+class _FrameClock:
+    """Seconds on the player's clock of JACK frames, for what the inputs hear: a delay-locked
+    loop (as JACK's own, Adriaensen 2005) on JACK's estimate of each cycle's start.
+
+    That estimate is as exact as the driver's clock: a sound card's is smoothed, but the dummy
+    driver's is simply when it woke, late by milliseconds on a busy machine, while its frames
+    (where another client put a clock tick) stay exact. The loop's bandwidth of 0.2 Hz keeps
+    the frame rate steady (a tempo read over a bar is off by well under 0.1 BPM) and follows a
+    real drift; it jumps only when the estimate is 10 ms off (an xrun, a stall).
+    """
+
+    BANDWIDTH = 0.2  # Hz
+    JUMP = 0.010  # s
+
+    def __init__(self, rate: float):
+        self.rate, self.f0, self.t0, self.spf = float(rate), None, 0.0, 1.0 / rate
+
+    def update(self, first: int, start: float) -> None:
+        """This cycle's first frame, and JACK's estimate of its start (the player's clock, s)."""
+        if self.f0 is None or first <= self.f0:
+            self.f0, self.t0, self.spf = first, start, 1.0 / self.rate
+            return
+        n = first - self.f0
+        pred = self.t0 + n * self.spf
+        e = start - pred
+        if abs(e) > self.JUMP:
+            self.f0, self.t0, self.spf = first, start, 1.0 / self.rate
+            return
+        w = 2 * math.pi * self.BANDWIDTH * n / self.rate  # per this cycle's length
+        self.f0, self.t0 = first, pred + math.sqrt(2) * w * e
+        self.spf += w * w * e / n
+
+    def time(self, frame: float) -> float:
+        return self.t0 + (frame - self.f0) * self.spf
+
+
 class JackOutput(_Port):
     """A JACK MIDI output port on its own client: send(), send_at(), cancel(), panic(), reset().
 
@@ -123,6 +160,7 @@ class JackOutput(_Port):
             self._t0 = self._f0 = self._r = None  # the frame line (see _frame)
             self._refresh_offset(force=True)
             self.rate, self.period = self.client.samplerate, self.client.blocksize
+            self._heard_at = _FrameClock(self.rate)  # frames -> the player's clock, for the inputs
             self.port = self.client.midi_outports.register(name)
             self.client.set_process_callback(self._process)
             self.client.set_blocksize_callback(self._blocksize)
@@ -253,12 +291,12 @@ class JackOutput(_Port):
         self._last_first = first
         first += self._wrap
         self._cycle = (first, cur, frames / span)
-        clock = self._clock
-        if clock is not None:
-            clock._read(cur, span / frames, self._offset_us)
-        heard = self._heard
-        if heard is not None:
-            heard._read(cur, span / frames, self._offset_us)
+        clock, heard = self._clock, self._heard
+        if clock is not None or heard is not None:
+            self._heard_at.update(first, (cur + self._offset_us) * 1e-6)
+            for inbox in (clock, heard):
+                if inbox is not None:
+                    inbox._read(first, self._heard_at.time)
         # cancel() holds the lock while it sorts the queue: then this cycle writes
         # nothing (the messages leave one cycle late) rather than wait in real time.
         if not self._lock.acquire(False):
@@ -371,12 +409,13 @@ class JackClockInput(Inbox):
         self.port, self.name = port, name
         self.accept = CLOCK_BYTES if accept is None else accept  # the status bytes kept
 
-    def _read(self, cur, us_per_frame, offset_us):
+    def _read(self, first: int, time_of):
+        """This cycle's messages, each stamped with its frame's time (`time_of(frame)`)."""
         got = False
         for off, data in self.port.incoming_midi_events():
             msg = bytes(data)
             if msg and msg[0] in self.accept:
-                self._inbox.append(((cur + off * us_per_frame + offset_us) * 1e-6, tuple(msg)))
+                self._inbox.append((time_of(first + off), tuple(msg)))
                 got = True
         if got:
             self._wake.set()

@@ -451,3 +451,20 @@ def test_a_virtual_port_waits_for_its_first_reader_then_plays_from_the_first_not
     assert "waiting for a connection to 'mg-wait:mg-wait'" in err
     ons = [l for l in out.splitlines() if ":" in l and l.split(":")[1].split()[:1] == ["90"]]
     assert len(ons) == 16, out  # the whole bar, its first note included
+
+
+def test_frame_clock_smooths_a_jittery_cycle_start_and_jumps_on_a_stall():
+    """What the inputs stamp heard messages with: exact frames in, a jitter of up to 3 ms on
+    each cycle's estimated start (a dummy driver on a busy machine) smoothed away."""
+    from midigan.jackport import _FrameClock
+
+    rng = np.random.default_rng(0)
+    fc, rate, period = _FrameClock(48000), 48000, 256
+    for k in range(2000):  # about ten seconds of cycles
+        fc.update(k * period, 5.0 + k * period / rate + rng.uniform(0, 0.003))
+    f = 1999 * period
+    spacing = fc.time(f + 1200) - fc.time(f)  # 1,200 frames = 25 ms, a tick at 100 BPM
+    assert spacing == pytest.approx(0.025, rel=2e-4)  # within 0.02 BPM at 100 BPM
+    assert abs(fc.time(f) - (5.0 + f / rate + 0.0015)) < 0.002  # and on the clock, within the jitter
+    fc.update(f + period, 100.0)  # a stall: the loop jumps to the estimate
+    assert fc.time(f + period) == 100.0
