@@ -88,7 +88,8 @@ def step_cost(gen, n: int = 2000) -> np.ndarray:
     pr = load_preset("piano")
     clock = [0.0]
 
-    class P:  # the player's clock, frozen
+    class P:  # the player's clock, frozen; no clock followed
+        running, sync, synced = True, None, False
         now = staticmethod(lambda: clock[0])
         beat_at = staticmethod(lambda t: t * 2)
 
