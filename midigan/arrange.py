@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import events as ev
-from .music import FILE_TICKS_PER_BEAT, GRID_STEPS_PER_BEAT, PITCH_LOW, SCALES
+from .music import BEATS_PER_BAR, FILE_TICKS_PER_BEAT, GRID_STEPS_PER_BEAT, PITCH_LOW, SCALES
 from .ports import SUSTAIN
 from .presets import Preset
 
@@ -196,7 +196,7 @@ class Pedal:
 
     def change(self, n: Note) -> bool:
         if self.mode == "bar":
-            bar = int(n.start // 4 + 1e-9)
+            bar = int(n.start // BEATS_PER_BAR + 1e-9)
             if bar == self.last:
                 return False
             self.last = bar

@@ -160,7 +160,7 @@ def generate(output, model, count, seed, preset, bpm, plot, candidates, prime_fi
     head = []
     if prime is not None:
         if not (gen.timed and pr.timing == "model"):  # the preset's rhythm starts at 0: move it after the prime
-            from .player import BEATS_PER_BAR
+            from .music import BEATS_PER_BAR
             shift = -(-prime.end // BEATS_PER_BAR) * BEATS_PER_BAR
             notes = [Note(n.start + shift, n.duration, n.pitch, n.velocity) for n in notes]
         head = [Note(float(s), float(d), int(p), int(v)) for p, s, d, v in prime.notes]

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .music import GRID_STEPS_PER_BEAT, N_PITCHES, PITCH_LOW
+from .music import BEATS_PER_BAR, GRID_STEPS_PER_BEAT, N_PITCHES, PITCH_LOW
 
 ATTRS = ("step", "pitch", "duration", "velocity")
 MAX_STEP = 4 * GRID_STEPS_PER_BEAT  # a bar of 4/4: longer rests are clipped to it
-BAR_STEPS = 4 * GRID_STEPS_PER_BEAT  # the model is told each onset's place in a 4-beat bar
+BAR_STEPS = BEATS_PER_BAR * GRID_STEPS_PER_BEAT  # the model is told each onset's place in a 4-beat bar
 DURATION_CLASSES = 32
 DURATION_MAX_STEPS = 16 * GRID_STEPS_PER_BEAT
 VELOCITY_CLASSES = 32

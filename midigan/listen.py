@@ -14,11 +14,12 @@ as time passes, returns the notes to schedule from now on. Modes:
 
 Knobs (CC numbers in CC_DEFAULTS, each overridable in a preset's [cc] table), applied to the
 next note sampled: CC 1 temperature (x0.25..x2 of the preset's), CC 74 density (-3..3), CC 71
-velocity (each note's velocity scaled x0.5..x2, 64 = as is), CC 16 register (the
-preset's key range moved -24..+24 semitones, 64 = as is; a mask, as the range always is),
-CC 20 mode (0-42 off, 43-85 answer, 86-127 accompany), CC 21 re-seed (a press, value >= 64:
-a new take of the sampler's random stream, its seed in the status line). With `key_auto`, the key and scale (major or minor) are estimated from the last
-`key_bars` bars heard (keys.estimate_key) and sampling keeps to them (the preset's masks).
+velocity (each note's velocity scaled x0.5..x2, 64 = as is), CC 16 register (the preset's key
+range moved -24..+24 semitones, 64 = as is; a mask, as the range always is), CC 20 mode (0-42
+off, 43-85 answer, 86-127 accompany), CC 21 re-seed (a press, value >= 64: a new take of the
+sampler's random stream, its seed in the status line). With `key_auto`, the key and scale
+(major or minor) are estimated from the last `key_bars` bars heard (keys.estimate_key) and
+sampling keeps to them (the preset's masks).
 Incoming notes are never echoed: only the returned notes are played.
 
 Chords: with `chord_channel`, notes on that channel are a chord track, not a melody: they
@@ -43,8 +44,7 @@ import numpy as np
 from . import events as ev
 from .arrange import Note, sampling_bias, shape_notes
 from .keys import estimate_key
-from .music import NOTE_NAMES, PITCH_HIGH, PITCH_LOW
-from .player import BEATS_PER_BAR
+from .music import BEATS_PER_BAR, NOTE_NAMES, PITCH_HIGH, PITCH_LOW
 from .presets import override
 from .runtime import Continuation
 

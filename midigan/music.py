@@ -25,6 +25,7 @@ SCALES = {
     "whole-tone": (0, 2, 4, 6, 8, 10),
 }
 
+BEATS_PER_BAR = 4  # every grid here is 4/4: the arranger's, the model's bar positions, the player's bars
 GRID_STEPS_PER_BEAT = 24  # the onset grid: 1/24 beat holds sixteenths, triplets and thirty-seconds
 FILE_TICKS_PER_BEAT = 480  # resolution of the MIDI files midigan writes
 CLOCK_PULSES_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note (the MIDI standard)

@@ -20,14 +20,13 @@ import time
 from collections import deque
 from fractions import Fraction
 
-from .music import CLOCK_PULSES_PER_BEAT
+from .music import BEATS_PER_BAR, CLOCK_PULSES_PER_BEAT
 from .arrange import PEDAL_LAG, Pedal
 from .ports import ALL_NOTES_OFF, SUSTAIN, check_channel
 from .producer import Producer
 from .stopping import StopFlag
 from .timeline import Timeline
 
-BEATS_PER_BAR = 4  # the arranger's grid is 4/4
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .keys import Key, estimate_key
 from .music import NOTE_NAMES
-from .player import BEATS_PER_BAR
+from .music import BEATS_PER_BAR
 
 DEFAULT_BPM = 120.0  # a MIDI file without a tempo event plays at 120 BPM (the standard)
 TEMPO_SPAN = 2 * BEATS_PER_BAR  # beats over which the tempo at the end is measured
