@@ -6,7 +6,7 @@ judges each with `midigan evaluate` (validation split, no calibration rows, no s
 the shipped settings are chosen on validation, never on test. Prints one row per setting.
 
     python bench/sampling.py export/default.onnx --corpus ../shared/corpus/piano-midi-de \\
-        --set step=1,pitch=1,duration=1,velocity=1 --set velocity=0.7 --count 600
+        --set step=1,pitch=1,duration=1,velocity=1 --set velocity=0.7 --count 600 --candidates 1
 
 Each --set overrides the model's own temperatures for the attributes it names.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +39,9 @@ def with_temperatures(model: Path, temps: dict, out: Path) -> Path:
             s["temperature"] = {**s["temperature"], **temps}
             p.value = json.dumps(s)
     onnx.save(m, str(out))
+    critic = read_metadata(model).get("critic")
+    if critic:  # the critic the metadata names, beside the copy as beside the model
+        shutil.copyfile(model.parent / critic, out.parent / critic)
     return out
 
 
@@ -54,6 +58,8 @@ def main() -> None:
                     help="attribute=temperature,... (repeat for more settings)")
     ap.add_argument("--count", type=int, default=600, help="windows per side")
     ap.add_argument("--preset", default="piano", help="preset the output is arranged with")
+    ap.add_argument("--candidates", type=int, default=None,
+                    help="phrases the critic chooses among (1 = no vote) [the model's]")
     args = ap.parse_args()
     base = json.loads(read_metadata(args.model)["sampling"])["temperature"]
     print(f"model {args.model}: recommended {base}")
@@ -65,7 +71,7 @@ def main() -> None:
             path = with_temperatures(args.model, temps, Path(tmp) / f"m{i}.onnx")
             t0 = time.time()
             res = evaluate(path, args.corpus, split="validation", preset=args.preset, count=args.count,
-                           baselines=False, streams=False)
+                           baselines=False, streams=False, candidates=args.candidates)
             row = res["rows"][0]
             print(" ".join(f"{temps[a]:5.2f}" for a in ("step", "pitch", "duration", "velocity")) + "  "
                   + "  ".join(f"{f(row):8.3f}" for _, f in MEASURES) + f"  {time.time() - t0:7.0f}", flush=True)
