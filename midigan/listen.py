@@ -45,11 +45,10 @@ from . import events as ev
 from .arrange import Note, sampling_bias, shape_notes
 from .keys import estimate_key
 from .music import BEATS_PER_BAR, NOTE_NAMES, PITCH_HIGH, PITCH_LOW
-from .presets import override
+from .presets import CC_DEFAULTS, override
 from .runtime import Continuation
 
 MODES = ("answer", "accompany", "off")
-CC_DEFAULTS = {"temperature": 1, "density": 74, "velocity": 71, "register": 16, "mode": 20, "reseed": 21}
 STEP = 0.25  # beats: the answer starts within one 1/16 step of the silence threshold
 KEY_MIN_NOTES = 8  # notes heard before --key auto names a key
 NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0

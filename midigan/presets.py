@@ -45,7 +45,7 @@ class Preset:
     velocity_high: int = 127
     program: int = 0  # live: program change sent on start (0 = acoustic grand piano; -1 = none)
     pedal: str = ""  # live and files: sustain pedal (CC 64): "" none, "bar" (re-pedal at each bar), "bass" (at each new bass note)
-    cc: tuple[tuple[str, int], ...] = ()  # [cc] table: knob name -> CC number, over listen.CC_DEFAULTS
+    cc: tuple[tuple[str, int], ...] = ()  # [cc] table: knob name -> CC number, over CC_DEFAULTS
     source: str = field(default="", compare=False)  # where it was read from
 
     @property
@@ -140,13 +140,14 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
 
 
 PEDALS = ("", "bar", "bass")
-KNOBS = ("temperature", "density", "velocity", "register", "mode", "reseed")
+# The listening knobs (listen.py) and the controller each answers unless a preset's [cc] moves it.
+CC_DEFAULTS = {"temperature": 1, "density": 74, "velocity": 71, "register": 16, "mode": 20, "reseed": 21}
 
 
 def _check_cc(name: str, v) -> tuple:
     _check(name, "cc", isinstance(v, dict), v, "expected a table of knob = CC number")
     for knob, num in v.items():
-        _check(name, "cc", knob in KNOBS, knob, "knobs: " + ", ".join(KNOBS))
+        _check(name, "cc", knob in CC_DEFAULTS, knob, "knobs: " + ", ".join(CC_DEFAULTS))
         _check(name, f"cc.{knob}", isinstance(num, int) and not isinstance(num, bool) and 0 <= num <= 119,
                num, "a controller number 0..119")
     _check(name, "cc", len(set(v.values())) == len(v), v, "one knob per controller")
