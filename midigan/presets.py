@@ -79,6 +79,13 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
     """Build and validate a Preset from a dict (a parsed TOML table)."""
     data = dict(data)
     name = str(data.pop("name", name))
+    p = Preset(name=name, source=source, **_typed_values(name, data))
+    _check_ranges(name, p)
+    return p
+
+
+def _typed_values(name: str, data: dict) -> dict:
+    """The table's values, each checked against its field's type (unknown keys are errors)."""
     for k in data:
         if k not in _FIELDS:
             raise ValueError(f"preset {name!r}: unknown key {k!r} (known: {', '.join(sorted(_FIELDS))})")
@@ -102,7 +109,11 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
         elif k == "cc":
             v = _check_cc(name, v)
         vals[k] = v
-    p = Preset(name=name, source=source, **vals)
+    return vals
+
+
+def _check_ranges(name: str, p: Preset) -> None:
+    """Each value within its range, with the range named in the error."""
     _check(name, "bpm", 20 <= p.bpm <= 400, p.bpm, "20..400")
     try:
         step = Fraction(p.step)
@@ -136,7 +147,6 @@ def make_preset(data: dict, name: str = "custom", source: str = "") -> Preset:
     _check(name, "temperature", 0.05 <= p.temperature <= 4, p.temperature, "0.05..4")
     _check(name, "program", -1 <= p.program <= 127, p.program, "0..127, or -1 for none")
     _check(name, "pedal", p.pedal in PEDALS, p.pedal, "'', 'bar' or 'bass'")
-    return p
 
 
 PEDALS = ("", "bar", "bass")

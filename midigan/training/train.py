@@ -79,14 +79,7 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
         step += 1
         due = step % cfg.val_every == 0 or step in (cfg.mle_steps, total)
         if due and val is not None:
-            if step <= cfg.mle_steps:
-                row["val_nll"] = _val_nll(cfg, G, val, dev)
-                if row["val_nll"] < best_nll:
-                    best_nll, best = row["val_nll"], copy.deepcopy(G.state_dict())
-            else:
-                row["val_acc"] = _val_accuracy(cfg, G, D, val, dev)
-                if step > gan_from:
-                    row["val_nll"] = _val_nll(cfg, G, val, dev)
+            best_nll, best = _validate(cfg, G, D, val, dev, step, row, best_nll, best)
         log.write(step, row)
         if not due:
             continue
@@ -106,6 +99,21 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
     if world > 1:
         dist.barrier()
     return out / "checkpoint.pt"
+
+
+def _validate(cfg: Config, G, D, val, dev, step: int, row: dict, best_nll: float, best):
+    """Adds the validation figures to the step's row; returns (best NLL, best generator).
+    In the likelihood phase the generator with the lowest NLL is kept; after it, the
+    discriminator's accuracy is what is watched (and the NLL, once the generator learns from it)."""
+    if step <= cfg.mle_steps:
+        row["val_nll"] = _val_nll(cfg, G, val, dev)
+        if row["val_nll"] < best_nll:
+            return row["val_nll"], copy.deepcopy(G.state_dict())
+        return best_nll, best
+    row["val_acc"] = _val_accuracy(cfg, G, D, val, dev)
+    if step > cfg.mle_steps + cfg.adv_steps:
+        row["val_nll"] = _val_nll(cfg, G, val, dev)
+    return best_nll, best
 
 
 # ---------------------------------------------------------------- the steps
