@@ -30,6 +30,10 @@ def test_run_writes_log_plots_and_checkpoint(tiny_run):
     vals = [float(r["val_nll"]) for r in rows if r["val_nll"] and r["phase"] == "mle"]
     assert len(vals) == len({*range(cfg.val_every, cfg.mle_steps + 1, cfg.val_every), cfg.mle_steps})
     assert ck["best_nll"] == pytest.approx(min(vals), rel=1e-4)
+    # each head's validation NLL is logged beside the total, and they add up to it
+    parts = [sum(float(r[f"val_nll_{a}"]) for a in ("step", "pitch", "duration", "velocity"))
+             for r in rows if r["val_nll"] and r["phase"] == "mle"]
+    assert parts == pytest.approx(vals, rel=1e-3)
     # a GAN ships its last generator
     assert all(torch.equal(ck["generator"][k], ck["best_generator"][k]) for k in ck["generator"])
     assert (run / "accuracy.png").stat().st_size > 1000

@@ -106,13 +106,13 @@ def _validate(cfg: Config, G, D, val, dev, step: int, row: dict, best_nll: float
     In the likelihood phase the generator with the lowest NLL is kept; after it, the
     discriminator's accuracy is what is watched (and the NLL, once the generator learns from it)."""
     if step <= cfg.mle_steps:
-        row["val_nll"] = _val_nll(cfg, G, val, dev)
+        row.update(_val_nll(cfg, G, val, dev))
         if row["val_nll"] < best_nll:
             return row["val_nll"], copy.deepcopy(G.state_dict())
         return best_nll, best
     row["val_acc"] = _val_accuracy(cfg, G, D, val, dev)
     if step > cfg.mle_steps + cfg.adv_steps:
-        row["val_nll"] = _val_nll(cfg, G, val, dev)
+        row.update(_val_nll(cfg, G, val, dev))
     return best_nll, best
 
 
@@ -247,12 +247,14 @@ def _gan_step(cfg, Gp, Dp, opt_g, opt_d, data, g, dev) -> dict:
 
 
 @torch.no_grad()
-def _val_nll(cfg, G, val, dev) -> float:
-    """Negative log-likelihood per note (all four attributes) on the validation pieces."""
+def _val_nll(cfg, G, val, dev) -> dict:
+    """Negative log-likelihood per note on the validation pieces: all four attributes (val_nll)
+    and each apart (val_nll_step, ...), since the heads overfit at different times."""
     G.eval()
     e, pos = (t.to(dev) for t in val.fixed(cfg.val_windows))
     logits, _ = G(torch.zeros(len(e), cfg.noise_dim, device=dev), e, pos)
-    return sum(_nll(logits, e[:, 1:]).values()).item()
+    parts = {f"val_nll_{a}": v.item() for a, v in _nll(logits, e[:, 1:]).items()}
+    return {"val_nll": sum(parts.values()), **parts}
 
 
 @torch.no_grad()
