@@ -112,6 +112,28 @@ def test_resume_after_a_kill_equals_uninterrupted(tmp_path, tiny_corpus, monkeyp
     assert rows("a") == rows("b")
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_every_phase_trains_on_cuda_and_the_run_resumes_on_cpu(tmp_path, tiny_corpus, monkeypatch):
+    """cuDNN refuses what the CPU allows (an LSTM's backward in eval mode, a CPU generator drawing
+    on the GPU): both once broke `--device cuda`, which CI (no GPU) cannot see."""
+    from midigan.training import log as log_mod
+    write = log_mod.Log.write
+
+    def killed_at_12(self, step, row):  # in the GAN phase; the last checkpoint is step 10's
+        if step == 12:
+            raise KeyboardInterrupt
+        write(self, step, row)
+    monkeypatch.setattr(log_mod.Log, "write", killed_at_12)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(tiny_corpus, tmp_path / "run", config="tiny", device="cuda", progress=False)
+    monkeypatch.setattr(log_mod.Log, "write", write)
+    ckpt = run_training(tiny_corpus, tmp_path / "run", resume=True, device="cpu", progress=False)
+    cfg = CONFIGS["tiny"]
+    assert load_checkpoint(ckpt)["step"] == cfg.mle_steps + cfg.adv_steps + cfg.pg_steps
+    diff, _ = export_onnx(ckpt, tmp_path / "t.onnx")
+    assert diff <= 1e-4
+
+
 def test_likelihood_rate_follows_a_cosine_to_lr_final():
     from midigan.training.train import _lr
     cfg = make_config({"mle_steps": 6, "lr_g": 0.01, "lr_final": 0.1}, CONFIGS["tiny"])

@@ -145,7 +145,8 @@ class EventGenerator(nn.Module):
         for _ in range(steps):
             # Nothing lies above the top key: after it, no chord (as the runtime's bias does).
             bias[:, 0] = (prev[:, 1] == N_PITCHES - 1).float() * NEG
-            u = torch.rand(B, ev.WIDTH, generator=generator, device=z.device)
+            # Drawn where the generator lives (the CPU) and moved: the same draws on any device.
+            u = torch.rand(B, ev.WIDTH, generator=generator, device=generator.device).to(z.device)
             # Gumbel(0, 1) = -log(E), E = -log(U) ~ Exp(1); E kept above 0 so the log stays finite.
             g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)) * temperature
             prev, h, c = self.step(z, prev, pos, h, c, g, bias)

@@ -211,11 +211,13 @@ def _pg_step(cfg, G, Gp, D, Dp, opt_g, opt_d, data, g, dev) -> dict:
         adv = (reward - reward.mean()) / (reward.std() + 1e-6)
         G.eval()  # the policy that drew the samples: no dropout
         ctx, ctx_pos = torch.cat([e[:, :PREFIX + 1], fe], 1), torch.cat([pos[:, :PREFIX + 1], fpos], 1)
-        logits, _ = Gp(z, ctx, ctx_pos)
-        pg_loss = -(adv * _log_prob(logits[:, PREFIX:], fe, cfg.temperature)).mean()
-        # Two backward passes accumulate; under DDP the first must not all-reduce alone.
-        with Gp.no_sync() if hasattr(Gp, "no_sync") else contextlib.nullcontext():
-            (cfg.pg_weight * pg_loss).backward()
+        # cuDNN's LSTM has no backward in eval mode; PyTorch's own kernels do.
+        with torch.backends.cudnn.flags(enabled=False):
+            logits, _ = Gp(z, ctx, ctx_pos)
+            pg_loss = -(adv * _log_prob(logits[:, PREFIX:], fe, cfg.temperature)).mean()
+            # Two backward passes accumulate; under DDP the first must not all-reduce alone.
+            with Gp.no_sync() if hasattr(Gp, "no_sync") else contextlib.nullcontext():
+                (cfg.pg_weight * pg_loss).backward()
         row.update(g_adv=pg_loss.item(), reward=reward.mean().item())
     G.train()
     logits, _ = Gp(z, e, pos)
