@@ -15,7 +15,12 @@ on its own history:
     git apply bench/lookback/lookback.diff
     printf 'mle_steps = 1500\\nadv_steps = 0\\npg_steps = 0\\nlookback = 1\\n' > lb.toml
     midigan train DATA --config lb.toml --out runs/lb
-    python bench/lookback/judge.py runs/lb --reference DATA --temperatures 1,0.9,0.8
+    python bench/lookback/judge.py runs/lb --reference DATA --temperatures 1,0.9,0.8,1:0.8:1:1
+
+Measured here (hidden 256, 3,000 likelihood steps, validation). The lookback model's NLL was
+5.305 against 5.641 without it. At temperature 1 the fresh timed C2ST was the same (0.742
+against 0.740, 3 seeds); the lookback model's motifs recur about as often as real music's only
+at 0.8, where the judge likes it less (0.782).
 
 Prints the validation NLL and, per sampling temperature:
 - the long-range repetition features of 400-note lines, beside the validation pieces';
@@ -69,8 +74,10 @@ def _row(he, k, B):
 
 
 @torch.no_grad()
-def sample(G, cfg, B: int, n: int, seed: int, temp: float = 1.0) -> np.ndarray:
-    """[B, n, 4] events from the start, every attribute at `temp`, the chord rule as the only bias."""
+def sample(G, cfg, B: int, n: int, seed: int, temp=1.0) -> np.ndarray:
+    """[B, n, 4] events from the start at `temp` (one for every attribute, or a dict of them),
+    the chord rule as the only bias."""
+    temps = temp if isinstance(temp, dict) else {a: temp for a in ev.ATTRS}
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(B, cfg.noise_dim, generator=g)
     prev, pos = START.repeat(B, 3), torch.zeros(B, dtype=torch.long)
@@ -78,24 +85,24 @@ def sample(G, cfg, B: int, n: int, seed: int, temp: float = 1.0) -> np.ndarray:
     he, hq = torch.zeros(B, 0, 4, dtype=torch.long), torch.zeros(B, 0, dtype=torch.long)
     q, r = torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long)
 
-    def pick(logits):
+    def pick(logits, a):
         u = torch.rand(logits.shape, generator=g).clamp_min(1e-10)
-        return torch.argmax(logits - temp * torch.log((-torch.log(u)).clamp_min(1e-10)), -1)
+        return torch.argmax(logits - temps[a] * torch.log((-torch.log(u)).clamp_min(1e-10)), -1)
 
     for t in range(n):
         y, (h, c) = G._run(z, prev[:, None, :] if G.lookback else prev[:, None, :4], pos[:, None], (h, c))
         y = y[:, 0]
-        step = pick(G.step_head(y) + (G.copy_bonus(y, prev[:, 4], "step") if G.lookback else 0))
+        step = pick(G.step_head(y) + (G.copy_bonus(y, prev[:, 4], "step") if G.lookback else 0), "step")
         r = torch.where((step == 0) & (t > 0), r + 1, torch.zeros_like(r))
         q = q + step
         k = lookback_index(hq, q, r)
         lb = _row(he, k, B)
         copy = (lambda x, a: G.copy_bonus(x, lb[:, ev.ATTRS.index(a)], a)) if G.lookback else (lambda x, a: 0)
         u = G._after_step(y, step, pos)
-        pitch = pick(G.pitch_head(u) + chord_rule(step, prev[:, 1]) + copy(u, "pitch"))
+        pitch = pick(G.pitch_head(u) + chord_rule(step, prev[:, 1]) + copy(u, "pitch"), "pitch")
         v = G._after_pitch(u, pitch)
-        e = torch.stack([step, pitch, pick(G.duration_head(v) + copy(v, "duration")),
-                         pick(G.velocity_head(v) + copy(v, "velocity"))], 1)
+        e = torch.stack([step, pitch, pick(G.duration_head(v) + copy(v, "duration"), "duration"),
+                         pick(G.velocity_head(v) + copy(v, "velocity"), "velocity")], 1)
         he, hq = torch.cat([he, e[:, None]], 1), torch.cat([hq, q[:, None]], 1)
         prev = torch.cat([e, _row(he, torch.where(k >= 0, k + 1, k), B), lb], 1)
         pos = (pos + step) % ev.BAR_STEPS
@@ -107,7 +114,9 @@ def main() -> None:
     ap.add_argument("run", help="run folder (its checkpoint's best generator)")
     ap.add_argument("--reference", required=True, help="corpus folder; its validation split is the reference")
     ap.add_argument("--count", type=int, default=600, help="lines and windows a side")
-    ap.add_argument("--temperatures", default="1", help="comma-separated sampling temperatures")
+    ap.add_argument("--temperatures", default="1",
+                    help="comma-separated sampling temperatures, each for every attribute or as "
+                         "step:pitch:duration:velocity (e.g. 1:0.8:1:1)")
     args = ap.parse_args()
     ck = load_checkpoint(Path(args.run) / "checkpoint.pt")
     cfg = make_config(ck["config"], Config())
@@ -121,9 +130,11 @@ def main() -> None:
     X, names = features.longrange_features(ref.long)
     col = {nm: i for i, nm in enumerate(names)}
     print(f"{'real':>8s}  " + "  ".join(f"{k} {X[:, col[k]].mean():.3f}" for k in SHOWN))
-    for temp in (float(t) for t in args.temperatures.split(",")):
+    for text in args.temperatures.split(","):
+        parts = [float(x) for x in text.split(":")]
+        temp = dict(zip(ev.ATTRS, parts)) if len(parts) == 4 else parts[0]
         Xg, _ = features.longrange_features(sample(G, cfg, args.count // 2, LONG, 0, temp)[..., 1] + ev.PITCH_LOW)
-        print(f"{'T=' + str(temp):>8s}  " + "  ".join(f"{k} {Xg[:, col[k]].mean():.3f}" for k in SHOWN))
+        print(f"{'T=' + text:>8s}  " + "  ".join(f"{k} {Xg[:, col[k]].mean():.3f}" for k in SHOWN))
         for seed in range(3):
             ref = real_material("v", "reference", val, args.count, np.random.default_rng(seed))
             e = sample(G, cfg, args.count, WINDOW, 1000 + seed, temp)
