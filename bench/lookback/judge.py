@@ -9,18 +9,24 @@ prototype lets it look a bar back, after Magenta's Lookback RNN:
 - A copy logit per attribute, with a state-dependent gate, lands on the class the looked-back
   note holds.
 
-What is here is training-side only, as a patch, with a sampler that does the same look-ups
-on its own history:
+What is here is training-side only, as a patch: the data, the model, and the training
+sampler, so the discriminator and GAN phases run too. It comes with a sampler that does the
+same look-ups on its own history:
 
     git apply bench/lookback/lookback.diff
-    printf 'mle_steps = 1500\\nadv_steps = 0\\npg_steps = 0\\nlookback = 1\\n' > lb.toml
-    midigan train DATA --config lb.toml --out runs/lb
+    printf 'hidden = 256\nmle_steps = 3000\nadv_steps = 0\npg_steps = 0\nlookback = 1\n' > lb.toml
+    midigan train DATA --config lb.toml --out runs/lb          # about 19 min on 2 cores
     python bench/lookback/judge.py runs/lb --reference DATA --temperatures 1,0.9,0.8,1:0.8:1:1
 
-Measured here (hidden 256, 3,000 likelihood steps, validation). The lookback model's NLL was
-5.305 against 5.641 without it. At temperature 1 the fresh timed C2ST was the same (0.742
-against 0.740, 3 seeds); the lookback model's motifs recur about as often as real music's only
-at 0.8, where the judge likes it less (0.782).
+(`adv_steps` and `pg_steps` above 0 add the discriminator and GAN phases.)
+
+Measured here on validation (hidden 256, 3,000 likelihood steps):
+- NLL: 5.305 with lookback, against 5.641 without it.
+- Fresh timed C2ST at temperature 1 (3 seeds): the same, 0.742 against 0.740.
+- Its motifs recur about as often as real music's only at temperature 0.8, where the judge
+  likes it less (0.782).
+- 300 discriminator and 300 GAN steps on top doubled its repetition at temperature 0.9
+  (irep4 0.094 to 0.211), and the judge stayed where it was (0.735).
 
 Prints the validation NLL and, per sampling temperature:
 - the long-range repetition features of 400-note lines, beside the validation pieces';
