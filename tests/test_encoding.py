@@ -46,6 +46,21 @@ def test_events_round_trip_on_the_grid():
     assert ev.WIDTH == 249 and list(ev.OFFSETS.values()) == [0, 97, 185, 217]
 
 
+def test_duration_classes_decode_to_the_median_of_the_notes_in_them():
+    middle = ev.duration_values()
+    notes = [0.25, 0.25, 0.24, 1.0, 1.0, 1.0, 0.99, 1.1]  # a sixteenth's class; a beat's
+    values = ev.duration_values(notes)
+    cls = np.searchsorted(ev.duration_edges(), np.array(notes) * 24)
+    assert len(set(cls)) == 2
+    assert values[cls[0]] == 0.25 and values[cls[3]] == 1.0
+    assert middle[cls[0]] != 0.25 and middle[cls[3]] != 1.0  # the geometric middles are not
+    others = np.setdiff1d(np.arange(ev.DURATION_CLASSES), cls)
+    assert np.array_equal(values[others], middle[others])  # classes no note falls in keep the middle
+    # a written length round-trips exactly through its class
+    events, _ = ev.encode([60, 62], [0.0, 1.0], [1.0, 0.25], [80, 80])
+    assert ev.decode(events, table=ev.tables(notes))[2].tolist() == [1.0, 0.25]
+
+
 def test_events_quantise_sorts_chords_and_drops_doubled_keys():
     """Onsets a hair apart become one chord, written low to high; a key struck twice at one
     grid onset is kept once."""

@@ -8,9 +8,9 @@ import torch
 from ..files import write_atomic
 
 FORMAT = "midigan-checkpoint"
-VERSION = 2  # 2: note-event models, steps instead of epochs, the best generator kept apart
+VERSION = 3  # 2: note-event models, steps instead of epochs, the best generator kept apart; 3: tables
 KEYS = ("format", "version", "config", "step", "generator", "best_generator", "best_nll", "discriminator",
-        "opt_g", "opt_d", "rng", "corpus", "command")
+        "opt_g", "opt_d", "rng", "corpus", "tables", "command")
 
 
 def load_checkpoint(path) -> dict:

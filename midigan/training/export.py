@@ -88,7 +88,7 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: di
     }
     if cfg.model == "event":
         meta["attributes"] = ",".join(ev.ATTRS)
-        meta["event_tables"] = json.dumps(ev.tables())
+        meta["event_tables"] = json.dumps(ck["tables"])
         s = {"temperature": cfg.temperature, "candidates": cfg.candidates, "critic_temperature": 0.0,
              **{k: v for k, v in (sampling or {}).items() if v is not None}}
         meta["sampling"] = json.dumps({"temperature": {a: s["temperature"] for a in ev.ATTRS},

@@ -23,6 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -60,6 +61,8 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
         raise ValueError(f"the run in {out} already finished its {total} steps")
     command = shlex.join(["midigan"] + sys.argv[1:]) if ck is None else ck["command"]
     corpus_info = {"name": Path(folder).resolve().name, **corpus.stats()}
+    # How the exported model decodes its classes: durations to the training notes' medians.
+    tables = ev.tables(np.concatenate([p.notes.durations for p in corpus.split("train")]))
     log = Log(out, step, rank == 0, progress, total, cfg.name)
 
     while step < total:
@@ -93,7 +96,7 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
                 "format": FORMAT, "version": VERSION, "config": dataclasses.asdict(cfg), "step": step,
                 "generator": G.state_dict(), "best_generator": best, "best_nll": best_nll,
                 "discriminator": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "rng": rngs, "corpus": corpus_info, "command": command}, out / "checkpoint.pt")
+                "rng": rngs, "corpus": corpus_info, "tables": tables, "command": command}, out / "checkpoint.pt")
             log.plot()
     log.close()
     if world > 1:
