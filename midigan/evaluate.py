@@ -18,18 +18,22 @@ run copied verbatim from one training piece. Streams: the timed test again on wi
 and 16 sequences deep into continued streams, as `play` makes them.
 
 Every table has calibration rows: training pieces against the reference (the ceiling:
-real music that is not the reference's), two halves of the reference pieces, uniform
+real music that is not the reference's), the same pieces passed through the note-event
+encoding and back (what the encoding alone costs: any note-event model's floor), two
+halves of the reference pieces, uniform
 random, Markov chains of order 2 and 4, and the paper-design `seed` model. The reference
 is one split of the corpus: validation for every choice, test once, for a model card.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import events as ev
 from . import features
 from .files import data_dir
 from .metrics import NGRAM, c2st_features, feature_c2st, novelty, train_ngrams
@@ -70,6 +74,23 @@ def real_material(name: str, kind: str, pieces, count: int, rng) -> Material:
     notes, groups = _sample(rng, count, *note_windows(pieces, WINDOW, WINDOW // 2))
     long, lgroups = _sample(rng, count, *note_windows(pieces, LONG, LONG // 4))
     return Material(name, kind, notes, groups, long[..., 0].astype(np.int64), lgroups)
+
+
+def encoded_pieces(pieces, tables: dict, rng) -> list:
+    """The pieces as a note-event model plays them: onsets on its grid, lengths and velocities
+    through their classes and back as the runtime decodes them (tables: events.tables of the
+    training notes; velocities drawn across their bins). What the encoding alone costs."""
+    out = []
+    for p in pieces:
+        n = p.notes
+        _, q, _, _ = ev.quantise(n.pitches, n.starts, n.durations, n.velocities)
+        events, _ = ev.encode(n.pitches, n.starts, n.durations, n.velocities)
+        x = ev.to_notes(events, q, tables, rng)
+        notes = n._replace(pitches=x[:, 0].astype(np.uint8), starts=x[:, 1].astype(np.float32),
+                           durations=x[:, 2].astype(np.float32), velocities=x[:, 3].astype(np.uint8),
+                           onsets=np.zeros(len(x), np.float32))
+        out.append(dataclasses.replace(p, notes=notes))
+    return out
 
 
 def stream_material(name: str, kind: str, streams: list[np.ndarray]) -> Material:
@@ -229,11 +250,15 @@ def _calibration(ref_pieces, train_pieces, source, count, sequences, seed, rng, 
     from .presets import load_preset
 
     rows = [real_material("real: train pieces", "ceiling", train_pieces, count, rng)]
+    tables = ev.tables(np.concatenate([p.notes.durations for p in train_pieces]))
+    encoded = real_material("real: train pieces, encoded", "encoded", encoded_pieces(train_pieces, tables, rng),
+                            count, rng)
     a, b = ref_pieces[0::2], ref_pieces[1::2]
     halves = real_material("real: reference halves", "halves", a, count, rng)
     halves.against = real_material("reference (other half)", "reference", b, count, rng)
     rows[0].copy = real_material("", "", ref_pieces, count, rng).long  # real music's own copying rate
-    rows.append(halves)
+    encoded.copy = rows[0].copy
+    rows += [encoded, halves]
     sm = Path(seed_model) if seed_model else data_dir("export") / "seed.onnx"
     if seed_model and not sm.is_file():
         raise FileNotFoundError(f"no such seed model: {seed_model}")

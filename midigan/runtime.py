@@ -405,7 +405,7 @@ class _Lines:
                 scores = scores / self.ct + self.rng.gumbel(size=scores.shape)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
-        return ev.to_notes(events[pick], where[pick], g.tables)
+        return ev.to_notes(events[pick], where[pick], g.tables, self.rng)
 
 
 class Continuation:

@@ -61,6 +61,18 @@ def test_duration_classes_decode_to_the_median_of_the_notes_in_them():
     assert ev.decode(events, table=ev.tables(notes))[2].tolist() == [1.0, 0.25]
 
 
+def test_velocities_decode_across_their_bin_with_a_generator():
+    events = np.zeros((4000, 4), np.int64)
+    events[:, 3] = np.arange(4000) % ev.VELOCITY_CLASSES
+    middle = ev.to_notes(events, np.zeros(4000))[:, 3]
+    drawn = ev.to_notes(events, np.zeros(4000), rng=np.random.default_rng(0))[:, 3]
+    assert np.array_equal(middle, ev.velocity_values()[events[:, 3]])
+    # every drawn velocity re-encodes to its own class, and each class's whole bin is used
+    again, _ = ev.encode(np.full(4000, 60), np.arange(4000.0), np.ones(4000), drawn.astype(np.int64))
+    assert np.array_equal(again[:, 3], events[:, 3]) and drawn.min() >= 1 and drawn.max() <= 127
+    assert set(drawn[events[:, 3] == 10]) == {40, 41, 42, 43}
+
+
 def test_events_quantise_sorts_chords_and_drops_doubled_keys():
     """Onsets a hair apart become one chord, written low to high; a key struck twice at one
     grid onset is kept once."""

@@ -57,7 +57,7 @@ def test_evaluate_table_json_and_calibration_rows(corpora):
     res = json.loads(r.output)
     assert res["split"] == "validation" and res["window"] == 100 and res["long_window"] == 400
     kinds = [row["kind"] for row in res["rows"]]
-    assert kinds[0] == "source" and {"ceiling", "halves", "seed-model", "uniform", "markov-2", "markov-4"} <= set(kinds)
+    assert kinds[0] == "source" and {"ceiling", "encoded", "halves", "seed-model", "uniform", "markov-2", "markov-4"} <= set(kinds)
     for row in res["rows"]:
         assert 0 < row["windows"] <= 40 and row["long_windows"] > 0
         for mode in ("pitch", "timed"):
@@ -144,3 +144,21 @@ def test_calibration_rows_rank_sensibly_on_the_shared_corpus():
     assert by["uniform"]["neural"]["timed"]["accuracy"] >= 0.95
     assert by["uniform"]["features"]["untargeted"] >= 0.95
     assert by["ceiling"]["copying"]["novelty"] < 0.05 < by["markov-4"]["copying"]["novelty"]  # order 4 copies
+
+
+def test_encoded_pieces_are_the_pieces_as_a_note_event_model_plays_them(corpora):
+    from midigan import events as ev
+    from midigan.corpus import load_corpus
+
+    pieces = load_corpus(corpora[0]).pieces[:4]
+    tables = ev.tables(np.concatenate([p.notes.durations for p in pieces]))
+    out = E.encoded_pieces(pieces, tables, np.random.default_rng(0))
+    for p, q in zip(pieces, out):
+        n = q.notes
+        assert q.name == p.name and len(n.pitches) == len(p.notes.pitches)
+        assert np.allclose(n.starts * 24, np.rint(n.starts * 24), atol=1e-3)  # onsets on the grid
+        assert np.isin(np.round(n.durations, 4), np.round(tables["duration_beats"], 4)).all()
+        # the classes a model would have sampled are the piece's own
+        assert np.array_equal(ev.encode(n.pitches, n.starts, n.durations, n.velocities)[0],
+                              ev.encode(p.notes.pitches, p.notes.starts, p.notes.durations, p.notes.velocities)[0])
+    assert not np.array_equal(out[0].notes.velocities, pieces[0].notes.velocities)  # drawn across their bins
