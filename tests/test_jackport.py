@@ -304,6 +304,23 @@ def _wait_port(name, timeout=10.0):
 
 
 @jack_mark
+def test_an_open_output_lets_its_callback_take_the_gil_within_a_period(jack_server):
+    """The process callback is Python: while an output is open, a thread holding the GIL lets
+    go within a quarter period (Python's 5 ms would miss a 64-frame period); restored after."""
+    _need_jack_client()
+    before = sys.getswitchinterval()
+    a = JackOutput("t-gil-a", client_name="t-gil-a")
+    try:
+        quarter = a.period / a.rate / 4
+        assert quarter < before and sys.getswitchinterval() == pytest.approx(quarter, abs=1e-6)
+        b = JackOutput("t-gil-b", client_name="t-gil-b")
+        b.close()
+        assert sys.getswitchinterval() == pytest.approx(quarter, abs=1e-6)  # still open: a keeps its own
+    finally:
+        a.close()
+    assert sys.getswitchinterval() == before
+
+
 def test_notes_land_on_their_frames_in_a_separate_client(jack_server, grid16):
     """jack_midi_dump (C, its own process) receives every note at its own frame inside the
     cycle: python-rtmidi's port could only give multiples of the period."""
