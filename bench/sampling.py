@@ -6,7 +6,7 @@ judges each with `midigan evaluate` (validation split, no calibration rows, no s
 the shipped settings are chosen on validation, never on test. Prints one row per setting.
 
     python bench/sampling.py export/default.onnx --corpus ../shared/corpus/piano-midi-de \\
-        --set step=1,pitch=1,duration=1,velocity=1 --set velocity=0.7 --count 600 --candidates 1
+        --set step=1,pitch=1,duration=1,velocity=1 --set velocity=0.7 --count 600 --candidates 1 --seeds 0,1,2
 
 Each --set overrides the model's own temperatures for the attributes it names.
 """
@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from midigan.evaluate import evaluate
@@ -60,21 +61,28 @@ def main() -> None:
     ap.add_argument("--preset", default="piano", help="preset the output is arranged with")
     ap.add_argument("--candidates", type=int, default=None,
                     help="phrases the critic chooses among (1 = no vote) [the model's]")
+    ap.add_argument("--seeds", default="0", help="comma-separated generation and judge seeds: a row each, then the mean")
     args = ap.parse_args()
+    seeds = [int(x) for x in args.seeds.split(",")]
     base = json.loads(read_metadata(args.model)["sampling"])["temperature"]
     print(f"model {args.model}: recommended {base}")
-    print(f"{'step':>5} {'pitch':>5} {'dur':>5} {'vel':>5}  " + "  ".join(f"{n:>8}" for n, _ in MEASURES)
+    print(f"{'step':>5} {'pitch':>5} {'dur':>5} {'vel':>5} {'seed':>5}  " + "  ".join(f"{n:>8}" for n, _ in MEASURES)
           + "  seconds", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i, text in enumerate(args.sets or [""]):
             temps = {**base, **parse_set(text)}
             path = with_temperatures(args.model, temps, Path(tmp) / f"m{i}.onnx")
-            t0 = time.time()
-            res = evaluate(path, args.corpus, split="validation", preset=args.preset, count=args.count,
-                           baselines=False, streams=False, candidates=args.candidates)
-            row = res["rows"][0]
-            print(" ".join(f"{temps[a]:5.2f}" for a in ("step", "pitch", "duration", "velocity")) + "  "
-                  + "  ".join(f"{f(row):8.3f}" for _, f in MEASURES) + f"  {time.time() - t0:7.0f}", flush=True)
+            label = " ".join(f"{temps[a]:5.2f}" for a in ("step", "pitch", "duration", "velocity"))
+            scores = []
+            for seed in seeds:
+                t0 = time.time()
+                res = evaluate(path, args.corpus, split="validation", preset=args.preset, count=args.count,
+                               baselines=False, streams=False, candidates=args.candidates, seed=seed)
+                scores.append([f(res["rows"][0]) for _, f in MEASURES])
+                print(f"{label} {seed:5d}  " + "  ".join(f"{x:8.3f}" for x in scores[-1])
+                      + f"  {time.time() - t0:7.0f}", flush=True)
+            if len(seeds) > 1:
+                print(f"{label} {'mean':>5}  " + "  ".join(f"{x:8.3f}" for x in np.mean(scores, 0)), flush=True)
 
 
 if __name__ == "__main__":

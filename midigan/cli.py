@@ -511,8 +511,9 @@ def train(folder, out, config, seed, resume, device, quiet):
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True,
               help="ONNX file to write.")
-@click.option("--temperature", type=float, default=None,
-              help="Recommended sampling temperature stored in the model [default: the config's].")
+@click.option("--temperature", default=None, metavar="T|ATTR=T,...",
+              help="Recommended sampling temperature stored in the model: one for every attribute, or "
+                   "per attribute, e.g. velocity=0.7 (step, pitch, duration, velocity) [default: the config's].")
 @click.option("--candidates", type=int, default=None,
               help="Recommended phrases the critic chooses among [default: the config's].")
 @click.option("--critic-temperature", type=float, default=None,
@@ -520,11 +521,14 @@ def train(folder, out, config, seed, resume, device, quiet):
 @friendly
 def export(checkpoint, output, temperature, candidates, critic_temperature):
     """Export a checkpoint's generator (and critic) to self-describing ONNX files."""
-    from .training.export import export_onnx
+    from .training.export import export_onnx, parse_temperatures
 
     _check_candidates(candidates)
-    if temperature is not None and not 0.05 <= temperature <= 4:
-        raise click.BadParameter(f"must be 0.05-4, got {temperature}", param_hint="--temperature")
+    if temperature is not None:
+        try:
+            temperature = parse_temperatures(temperature)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--temperature") from None
     if critic_temperature is not None and not 0 <= critic_temperature <= 100:
         raise click.BadParameter(f"must be 0-100, got {critic_temperature}", param_hint="--critic-temperature")
     diff, size = export_onnx(checkpoint, output, command=" ".join(["midigan"] + sys.argv[1:]),

@@ -74,6 +74,24 @@ def test_export_stores_sampling_settings_chosen_after_training(tiny_run, tmp_pat
     assert g.candidates == CONFIGS["tiny"].candidates
 
 
+def test_export_takes_a_temperature_per_attribute(tiny_run, tmp_path):
+    from click.testing import CliRunner
+
+    from midigan.cli import main
+    from midigan.runtime import Generator
+
+    ckpt, _ = tiny_run
+    out = tmp_path / "v.onnx"
+    r = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(out), "--temperature", "velocity=0.7,step=0.9"])
+    assert r.exit_code == 0, r.output
+    assert Generator(out).temperatures.tolist() == pytest.approx([0.9, 1.0, 1.0, 0.7])
+    for bad, why in (("loudness=0.7", "unknown attribute 'loudness'"), ("velocity=9", "must be 0.05-4"),
+                     ("hot", "'hot' is not a number")):
+        r = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(tmp_path / "x.onnx"), "--temperature", bad])
+        assert r.exit_code == 1 and why in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_scalar_model_trains_and_exports(tmp_path, tiny_corpus):
     cfg_file = tmp_path / "s.toml"
     cfg_file.write_text('base = "seed"\nseq_len = 16\nhidden = 8\nd_hidden = 8\nnoise_dim = 4\n'

@@ -91,7 +91,9 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: di
         meta["event_tables"] = json.dumps(ck["tables"])
         s = {"temperature": cfg.temperature, "candidates": cfg.candidates, "critic_temperature": 0.0,
              **{k: v for k, v in (sampling or {}).items() if v is not None}}
-        meta["sampling"] = json.dumps({"temperature": {a: s["temperature"] for a in ev.ATTRS},
+        t = s["temperature"]
+        temps = {a: cfg.temperature for a in ev.ATTRS} | (t if isinstance(t, dict) else dict.fromkeys(ev.ATTRS, t))
+        meta["sampling"] = json.dumps({"temperature": temps,
                                        "candidates": s["candidates"] if critic else 1,
                                        "critic_temperature": s["critic_temperature"]})
         if critic:
@@ -149,11 +151,33 @@ def _write(output: Path, module, example, check, names, dyn, meta: dict, load=No
     return diffs[0]
 
 
+def parse_temperatures(text: str) -> float | dict[str, float]:
+    """'0.9' (every attribute) or 'velocity=0.7,step=0.9' (those attributes), each 0.05-4."""
+    def value(v: str) -> float:
+        try:
+            t = float(v)
+        except ValueError:
+            raise ValueError(f"temperature {v!r} is not a number") from None
+        if not 0.05 <= t <= 4:
+            raise ValueError(f"temperature must be 0.05-4, got {t:g}")
+        return t
+    if "=" not in text:
+        return value(text)
+    out = {}
+    for pair in text.split(","):
+        name, _, v = pair.partition("=")
+        if name.strip() not in ev.ATTRS:
+            raise ValueError(f"unknown attribute {name.strip()!r} (one of {', '.join(ev.ATTRS)})")
+        out[name.strip()] = value(v)
+    return out
+
+
 def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = None) -> tuple[float, int]:
     """Export a checkpoint's shipped generator (and its critic). Returns (max diff, bytes of OUTPUT).
 
     `sampling`: recommended settings chosen after training, on validation, overriding the config's
-    (temperature, candidates, critic_temperature; None keeps a value)."""
+    (temperature: one for every attribute or {attribute: temperature}; candidates,
+    critic_temperature; None keeps a value)."""
     ck = load_checkpoint(checkpoint)
     cfg = make_config(ck["config"], Config())
     G, D = build(cfg)
