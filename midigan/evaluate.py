@@ -79,7 +79,8 @@ def real_material(name: str, kind: str, pieces, count: int, rng) -> Material:
 def encoded_pieces(pieces, tables: dict, rng) -> list:
     """The pieces as a note-event model plays them: onsets on its grid, lengths and velocities
     through their classes and back as the runtime decodes them (tables: events.tables of the
-    training notes; velocities drawn across their bins). What the encoding alone costs."""
+    training notes; velocities drawn across their bins by `rng`, or at their middles if None).
+    What the encoding alone costs."""
     out = []
     for p in pieces:
         n = p.notes
