@@ -44,10 +44,10 @@ def duration_values(durations=None) -> np.ndarray:
     """Each duration class's length in beats: the median of `durations` (beats, the training
     notes') that fall in it, else the geometric middle of its bounds.
 
-    Why the median: a class is 20 % wide, and written lengths sit at its exact values (a
-    sixteenth under sixteenths, a note held to the next onset). The middle of the class
-    that holds a quarter of a beat is 0.244 beats, of the one holding a beat 1.079: decoded
-    that way, half of all notes overlap the next onset where a quarter do in the music."""
+    Why the median: a class is 20 % wide, and written lengths sit at exact values (a note
+    held to the next onset). The class holding a beat has its middle at 1.079 beats, the one
+    holding an eighth at 0.513: decoded that way, half of all notes overlap the next onset,
+    where a quarter do in the music (bench/encoding.py)."""
     b = np.geomspace(1, DURATION_MAX_STEPS, DURATION_CLASSES + 1)
     out = np.sqrt(b[:-1] * b[1:]) / GRID_STEPS_PER_BEAT
     if durations is not None:
