@@ -10,7 +10,7 @@ its own seed, is exported and judged. Prints one row per arm, the mean of each w
 its standard error, and the difference with its standard error.
 
     python bench/adversarial.py runs/default/checkpoint.pt --corpus ../shared/corpus/piano-midi-de \\
-        --out runs/ablation --seeds 1,2,3 --count 600
+        --out runs/ablation --seeds 1,2,3 --count 600 --temperature velocity=0.7
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import torch
 from midigan.evaluate import evaluate
 from midigan.training.checkpoint import load_checkpoint, save_checkpoint
 from midigan.training.config import Config, make_config
-from midigan.training.export import export_onnx
+from midigan.training.export import export_onnx, parse_temperatures
 from midigan.training.model import build
 from midigan.training.train import run_training
 
@@ -62,7 +62,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3", help="comma-separated seeds, one arm per weight each")
     ap.add_argument("--weights", default="1,0", help="comma-separated pg_weight values, one arm each per seed")
     ap.add_argument("--count", type=int, default=600, help="windows a side in each evaluation")
+    ap.add_argument("--temperature", default=None,
+                    help="sampling temperatures the arms are judged at, as export takes them (velocity=0.7) [the config's]")
     a = ap.parse_args()
+    temps = parse_temperatures(a.temperature) if a.temperature else None
     out, seeds = Path(a.out), [int(s) for s in a.seeds.split(",")]
     weights = [float(w) for w in a.weights.split(",")]
     # The phases after the likelihood one as today's default has them (the source may be older).
@@ -88,7 +91,7 @@ def main() -> None:
                     branch(critic / "checkpoint.pt", arm, {**phase, "pg_weight": w}, s, False)
                 if load_checkpoint(arm / "checkpoint.pt")["step"] < cfg.mle_steps + cfg.adv_steps + cfg.pg_steps:
                     run_training(a.corpus, arm, resume=True, progress=False)
-                export_onnx(arm / "checkpoint.pt", model, "bench/adversarial.py", {"candidates": 1})
+                export_onnx(arm / "checkpoint.pt", model, "bench/adversarial.py", {"candidates": 1, "temperature": temps})
             r = evaluate(model, a.corpus, split="validation", count=a.count, seed=0, baselines=False,
                          streams=False, candidates=1)["rows"][0]
             results[(w, s)] = {m: f(r) for m, f in MEASURES}
