@@ -127,6 +127,12 @@ _SWITCH = sys.getswitchinterval()  # Python's own, restored when the last output
 _OPEN: set = set()  # the outputs open now, each wanting the GIL within its period
 
 
+def _apply_switch() -> None:
+    """The GIL switch interval: a quarter of the shortest open output's period (Python's own
+    when none is open). See JackOutput._hand_over_gil."""
+    sys.setswitchinterval(min([_SWITCH, *(p.period / p.rate / 4 for p in _OPEN)]))
+
+
 class JackOutput(_Port):
     """A JACK MIDI output port on its own client: send(), send_at(), cancel(), panic(), reset().
 
@@ -183,6 +189,8 @@ class JackOutput(_Port):
                 self.name = target
         except BaseException:
             self.client.close()
+            _OPEN.discard(self)
+            _apply_switch()
             raise
 
     def connected(self) -> bool:
@@ -223,7 +231,7 @@ class JackOutput(_Port):
         default) runs out. At 64 frames that cost hundreds of xruns a minute even on an idle
         16-core machine; a quarter period lets the callback in on time."""
         _OPEN.add(self)
-        sys.setswitchinterval(min([_SWITCH, *(p.period / p.rate / 4 for p in _OPEN)]))
+        _apply_switch()
 
     # ------------------------------------------------------------------ sending
 
@@ -397,7 +405,7 @@ class JackOutput(_Port):
             self._clock = self._heard = None
             self.client.close()
             _OPEN.discard(self)
-            sys.setswitchinterval(min([_SWITCH, *(p.period / p.rate / 4 for p in _OPEN)]))
+            _apply_switch()
 
 
 def open_jack_output(name: str, *, virtual: bool = True, client_name: str = "midigan",

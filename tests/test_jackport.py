@@ -319,6 +319,9 @@ def test_an_open_output_lets_its_callback_take_the_gil_within_a_period(jack_serv
     finally:
         a.close()
     assert sys.getswitchinterval() == before
+    with pytest.raises(PortNotFound):  # an output that fails to open leaves it as it was
+        JackOutput("t-gil-c", client_name="t-gil-c", connect_to="no-such-port")
+    assert sys.getswitchinterval() == before
 
 
 def test_notes_land_on_their_frames_in_a_separate_client(jack_server, grid16):
