@@ -24,6 +24,7 @@ import onnx
 
 from midigan.evaluate import evaluate
 from midigan.runtime import read_metadata
+from midigan.training.export import parse_temperatures
 
 MEASURES = (("timed", lambda r: r["neural"]["timed"]["accuracy"]),
             ("pitch", lambda r: r["neural"]["pitch"]["accuracy"]),
@@ -46,11 +47,6 @@ def with_temperatures(model: Path, temps: dict, out: Path) -> Path:
     return out
 
 
-def parse_set(text: str) -> dict:
-    pairs = [kv.split("=") for kv in text.split(",") if kv]
-    return {k.strip(): float(v) for k, v in pairs}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="an event model (ONNX)")
@@ -70,7 +66,7 @@ def main() -> None:
           + "  seconds", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i, text in enumerate(args.sets or [""]):
-            temps = {**base, **parse_set(text)}
+            temps = {**base, **(parse_temperatures(text) if text else {})}
             path = with_temperatures(args.model, temps, Path(tmp) / f"m{i}.onnx")
             label = " ".join(f"{temps[a]:5.2f}" for a in ("step", "pitch", "duration", "velocity"))
             scores = []

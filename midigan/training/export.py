@@ -151,8 +151,9 @@ def _write(output: Path, module, example, check, names, dyn, meta: dict, load=No
     return diffs[0]
 
 
-def parse_temperatures(text: str) -> float | dict[str, float]:
-    """'0.9' (every attribute) or 'velocity=0.7,step=0.9' (those attributes), each 0.05-4."""
+def parse_temperatures(text: str) -> dict[str, float]:
+    """'0.9' (every attribute) or 'velocity=0.7,step=0.9' (those attributes), each 0.05-4:
+    {attribute: temperature} for the attributes it sets."""
     def value(v: str) -> float:
         try:
             t = float(v)
@@ -162,7 +163,7 @@ def parse_temperatures(text: str) -> float | dict[str, float]:
             raise ValueError(f"temperature must be 0.05-4, got {t:g}")
         return t
     if "=" not in text:
-        return value(text)
+        return dict.fromkeys(ev.ATTRS, value(text))
     out = {}
     for pair in text.split(","):
         name, _, v = pair.partition("=")
