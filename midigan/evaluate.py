@@ -251,7 +251,7 @@ def _calibration(ref_pieces, train_pieces, source, count, sequences, seed, rng, 
     from .presets import load_preset
 
     rows = [real_material("real: train pieces", "ceiling", train_pieces, count, rng)]
-    tables = ev.tables(np.concatenate([p.notes.durations for p in train_pieces]))
+    tables = ev.tables([p.notes for p in train_pieces])
     encoded = real_material("real: train pieces, encoded", "encoded", encoded_pieces(train_pieces, tables, rng),
                             count, rng)
     a, b = ref_pieces[0::2], ref_pieces[1::2]

@@ -9,7 +9,8 @@ Each note is one event of four attributes, sampled in this order (ATTRS):
 - ``duration``: one of DURATION_CLASSES log-spaced lengths, 1/24 beat to 16 beats; a class
   decodes to the median length of the training notes in it (``duration_values``).
 - ``velocity``: one of VELOCITY_CLASSES bins of VELOCITY_BIN MIDI velocities; decoded with a
-  random generator, a velocity is drawn across its bin (``to_notes``).
+  random generator, a velocity is drawn across its bin, or kept from the note before when
+  both are in one class, as often as the training notes keep it (``to_notes``).
 
 A model's ONNX metadata carries these tables (``tables()``), so the runtime decodes
 what the model was trained on and refuses a file whose tables it cannot read.
@@ -63,12 +64,33 @@ def velocity_values() -> np.ndarray:
     return np.clip(np.arange(VELOCITY_CLASSES) * VELOCITY_BIN + VELOCITY_BIN // 2, 1, 127)
 
 
-def tables(durations=None) -> dict[str, list]:
-    """What decodes each attribute, as the ONNX metadata stores it; `durations`: the training
-    notes' lengths in beats (see duration_values)."""
+def velocity_stay(notes) -> list[float]:
+    """How often a note repeats the exact velocity of the note before it when both fall in one
+    velocity class: [at the next onset, within a chord], over `notes` (each with pitches,
+    starts, durations and velocities, as corpus.Notes), in the encoding's order.
+
+    Why: the music keeps a velocity (0.53 of the time to the next onset, 0.88 within a chord,
+    piano-midi.de's training pieces); a draw across the bin for every note keeps it 0.25 of
+    the time and scatters a chord's velocities."""
+    same = np.zeros((2, 2), np.int64)  # [next onset, chord] x [pairs in one class, of them equal]
+    for n in notes:
+        _, q, _, v = quantise(n.pitches, n.starts, n.durations, n.velocities)
+        one = np.diff(v // VELOCITY_BIN) == 0
+        equal, chord = np.diff(v) == 0, np.diff(q) == 0
+        for i, where in enumerate((one & ~chord, one & chord)):
+            same[i] += where.sum(), (where & equal).sum()
+    return [round(float(e / max(n, 1)), 4) for n, e in same]
+
+
+def tables(notes=None) -> dict[str, list]:
+    """What decodes each attribute, as the ONNX metadata stores it, from the training `notes`
+    (as velocity_stay takes them): duration medians (duration_values) and velocity_stay.
+    Without notes: class middles, and no velocity kept."""
+    durations = None if notes is None else np.concatenate([n.durations for n in notes] or [np.zeros(0)])
     return {"steps_per_beat": GRID_STEPS_PER_BEAT, "step_classes": SIZES["step"], "bar_steps": BAR_STEPS,
             "duration_beats": [round(float(v), 6) for v in duration_values(durations)],
-            "velocity_values": [int(v) for v in velocity_values()]}
+            "velocity_values": [int(v) for v in velocity_values()],
+            "velocity_stay": [0.0, 0.0] if notes is None else velocity_stay(notes)}
 
 
 def quantise(pitches, starts, durations, velocities):
@@ -98,12 +120,14 @@ def to_notes(events, grid, table: dict | None = None, rng=None) -> np.ndarray:
     """Events [..., 4] at grid positions [...] (steps from a stream's start) -> float64 [..., 4]:
     MIDI pitch, onset in beats, duration in beats, velocity. `table`: a model's tables()
     (default: this module's). With `rng` (a numpy Generator), each velocity is drawn
-    uniformly across its class's bin (its value - 2 ... + 1), not its middle.
+    uniformly across its class's bin (its value - 2 ... + 1), not its middle; a note in the
+    same class as the one before it (along the last events axis) keeps that one's velocity
+    with the table's velocity_stay odds (an older table without them: never).
 
     Why draw: real velocities move by 1 or 2 from note to note; decoded to bin middles they
     all sit 2 above a multiple of 4 and move in steps of 4 or not at all. Real pieces passed
     through the encoding that way are told from the same pieces at 0.86 on dynamics alone
-    (evaluate's feature test; drawn across the bin: 0.62)."""
+    (evaluate's feature test; drawn across the bin: 0.62; drawn and kept: bench/encoding.py)."""
     t = table or tables()
     e = np.asarray(events, np.int64)
     out = np.empty(e.shape, np.float64)
@@ -113,8 +137,22 @@ def to_notes(events, grid, table: dict | None = None, rng=None) -> np.ndarray:
     out[..., 3] = np.asarray(t["velocity_values"])[e[..., 3]]
     if rng is not None:
         draw = rng.integers(-(VELOCITY_BIN // 2), VELOCITY_BIN - VELOCITY_BIN // 2, size=e.shape[:-1])
-        out[..., 3] = np.clip(out[..., 3] + draw, 1, 127)
+        out[..., 3] = _keep(np.clip(out[..., 3] + draw, 1, 127), e[..., 3], np.asarray(grid),
+                            t.get("velocity_stay", [0.0, 0.0]), rng)
     return out
+
+
+def _keep(vel, cls, grid, stay, rng) -> np.ndarray:
+    """vel [..., n] with some notes given the velocity of the note before them: each note in the
+    class of the one before it, with odds stay[1] at the same grid position, else stay[0]."""
+    if vel.shape[-1] < 2 or not any(stay):
+        return vel
+    grid = np.broadcast_to(grid, vel.shape)
+    odds = np.where(grid[..., 1:] == grid[..., :-1], stay[1], stay[0])
+    kept = (cls[..., 1:] == cls[..., :-1]) & (rng.random(odds.shape) < odds)
+    fresh = np.concatenate([np.ones(vel.shape[:-1] + (1,), bool), ~kept], axis=-1)
+    src = np.maximum.accumulate(np.where(fresh, np.arange(vel.shape[-1]), 0), axis=-1)
+    return np.take_along_axis(vel, src, axis=-1)
 
 
 def decode(events, start: float = 0.0, table: dict | None = None):

@@ -116,7 +116,8 @@ def _check_events(meta: dict, path) -> None:
         raise ModelError(f"{path}: attributes {meta.get('attributes')!r} are not {','.join(ev.ATTRS)!r}")
     t = _json(meta, "event_tables", path)
     want = ev.tables()
-    if not isinstance(t, dict) or set(t) != set(want):
+    optional = {"velocity_stay"}  # models exported before it keep a velocity never
+    if not isinstance(t, dict) or not set(want) - optional <= set(t) <= set(want):
         raise ModelError(f"{path}: event_tables should have the keys {', '.join(sorted(want))}")
     for k in ("steps_per_beat", "step_classes", "bar_steps"):
         if t[k] != want[k]:
@@ -126,6 +127,9 @@ def _check_events(meta: dict, path) -> None:
         if not (isinstance(v, list) and len(v) == len(want[k]) and
                 all(isinstance(x, (int, float)) and lo <= x <= hi for x in v)):
             raise ModelError(f"{path}: event_tables {k} should be {len(want[k])} numbers in {lo}..{hi}")
+    stay = t.get("velocity_stay", [0.0, 0.0])
+    if not (isinstance(stay, list) and len(stay) == 2 and all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in stay)):
+        raise ModelError(f"{path}: event_tables velocity_stay should be 2 numbers in 0..1")
     if meta["output"] == "event":
         s = _json(meta, "sampling", path)
         temps = s.get("temperature") if isinstance(s, dict) else None

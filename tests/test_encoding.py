@@ -58,7 +58,49 @@ def test_duration_classes_decode_to_the_median_of_the_notes_in_them():
     assert np.array_equal(values[others], middle[others])  # classes no note falls in keep the middle
     # a written length round-trips exactly through its class
     events, _ = ev.encode([60, 62], [0.0, 1.0], [1.0, 0.25], [80, 80])
-    assert ev.decode(events, table=ev.tables(notes))[2].tolist() == [1.0, 0.25]
+    assert ev.decode(events, table=ev.tables([_notes(durations=notes)]))[2].tolist() == [1.0, 0.25]
+
+
+def _notes(pitches=None, starts=None, durations=None, velocities=None):
+    """A corpus.Notes-like record (what events.tables reads), defaults filled in."""
+    from midigan.corpus import Notes
+
+    n = len(next(x for x in (pitches, starts, durations, velocities) if x is not None))
+    arr = lambda x, fill: np.asarray(fill if x is None else x)  # noqa: E731
+    return Notes(arr(pitches, np.full(n, 60)), arr(starts, np.arange(n, dtype=float)), arr(durations, np.ones(n)),
+                 arr(velocities, np.full(n, 64)), np.zeros(n), float(n), 0)
+
+
+def test_velocity_stay_counts_kept_velocities_apart_for_chords_and_next_onsets():
+    # onsets 0, 0, 1, 2, 3, 4: a chord (same class, kept), then four next onsets in one class,
+    # two of which keep the velocity before them; 41 -> 60 changes class and counts nowhere
+    notes = _notes(pitches=[60, 64, 60, 60, 60, 60], starts=[0, 0, 1, 2, 3, 4],
+                   velocities=[41, 41, 42, 42, 43, 43])
+    assert ev.velocity_stay([notes]) == [0.5, 1.0]
+    other = _notes(pitches=[60, 64, 60], starts=[0, 0, 1], velocities=[40, 41, 60])
+    assert ev.velocity_stay([notes, other]) == [0.5, 0.5]
+    assert ev.tables()["velocity_stay"] == [0.0, 0.0]
+    assert ev.tables([notes])["velocity_stay"] == [0.5, 1.0]
+
+
+def test_a_note_in_the_class_before_it_keeps_that_velocity_at_the_table_odds():
+    n = 20000
+    events = np.zeros((2, n, 4), np.int64)
+    events[..., 3] = (np.arange(n) // 3) % 2 + 10  # runs of three notes in one class
+    grid = np.broadcast_to(np.arange(n) // 2, (2, n))  # pairs of notes share an onset
+    table = {**ev.tables(), "velocity_stay": [0.5, 0.9]}
+    v = ev.to_notes(events, grid, table, np.random.default_rng(0))[..., 3]
+    one, chord = events[:, 1:, 3] == events[:, :-1, 3], grid[:, 1:] == grid[:, :-1]
+    kept = v[:, 1:] == v[:, :-1]
+    # kept at the odds, plus the 1 in 4 that a fresh draw lands on the same value
+    assert kept[one & chord].mean() == pytest.approx(0.9 + 0.1 / 4, abs=0.02)
+    assert kept[one & ~chord].mean() == pytest.approx(0.5 + 0.5 / 4, abs=0.02)
+    assert kept[~one].mean() == 0  # another class never shares a velocity
+    again, _ = ev.encode(np.full(n, 60), np.arange(n, dtype=float), np.ones(n), v[0].astype(np.int64))
+    assert np.array_equal(again[:, 3], events[0, :, 3])  # still each note's own class
+    # without odds (an older model's tables) a class run is drawn fresh: a quarter equal by chance
+    old = ev.to_notes(events, grid, ev.tables(), np.random.default_rng(0))[..., 3]
+    assert (old[:, 1:] == old[:, :-1])[one].mean() == pytest.approx(0.25, abs=0.02)
 
 
 def test_velocities_decode_across_their_bin_with_a_generator():

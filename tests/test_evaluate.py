@@ -151,7 +151,7 @@ def test_encoded_pieces_are_the_pieces_as_a_note_event_model_plays_them(corpora)
     from midigan.corpus import load_corpus
 
     pieces = load_corpus(corpora[0]).pieces[:4]
-    tables = ev.tables(np.concatenate([p.notes.durations for p in pieces]))
+    tables = ev.tables([p.notes for p in pieces])
     out = E.encoded_pieces(pieces, tables, np.random.default_rng(0))
     for p, q in zip(pieces, out):
         n = q.notes

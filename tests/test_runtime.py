@@ -1,5 +1,6 @@
 """The torch-free runtime: model checks, generation, determinism."""
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -129,6 +130,11 @@ def test_metadata_is_checked(tiny_run, tmp_path):
     with pytest.raises(ModelError, match="velocity_values"):
         Generator(relabel_onnx(path, tmp_path / "vel.onnx",
                                event_tables=json.dumps({**tables, "velocity_values": [200] * 32})))
+    with pytest.raises(ModelError, match="velocity_stay"):
+        Generator(relabel_onnx(path, tmp_path / "stay.onnx",
+                               event_tables=json.dumps({**tables, "velocity_stay": [0.5, 1.5]})))
+    with pytest.raises(ModelError, match="should have the keys"):
+        Generator(relabel_onnx(path, tmp_path / "key.onnx", event_tables=json.dumps({**tables, "swing": 1})))
     with pytest.raises(ModelError, match="temperature"):
         Generator(relabel_onnx(path, tmp_path / "temp.onnx", sampling='{"candidates": 1}'))
     with pytest.raises(ModelError, match="not JSON"):
@@ -137,6 +143,10 @@ def test_metadata_is_checked(tiny_run, tmp_path):
         Generator(relabel_onnx(path, tmp_path / "alone.onnx"))  # its critic stayed behind
     with pytest.raises(ModelError, match="is a critic"):
         Generator(path.with_name(path.stem + "-critic.onnx"))
+    # a model exported before velocity_stay still loads, and keeps no velocity
+    older = {k: v for k, v in tables.items() if k != "velocity_stay"}
+    shutil.copy(path.with_name(meta["critic"]), tmp_path / meta["critic"])
+    assert "velocity_stay" not in Generator(relabel_onnx(path, tmp_path / "old.onnx", event_tables=json.dumps(older))).tables
 
 
 def test_not_a_model(tmp_path):

@@ -43,6 +43,7 @@ def test_run_writes_log_plots_and_checkpoint(tiny_run):
 
 def test_export_writes_generator_and_critic_that_describe_themselves(tiny_run):
     from midigan import events as ev
+    from midigan.corpus import Notes
     from midigan.runtime import Generator, read_metadata
 
     _, onnx_path = tiny_run
@@ -50,7 +51,10 @@ def test_export_writes_generator_and_critic_that_describe_themselves(tiny_run):
     assert meta["output"] == "event" and meta["encoding"] == "note-event"
     # durations decode to the training notes' medians: the tiny corpus holds eighths of a beat only
     tables = json.loads(meta["event_tables"])
-    assert tables == ev.tables([0.125])
+    assert tables["duration_beats"] == ev.tables([Notes(*[np.array([x]) for x in (60, 0.0, 0.125, 64, 0.0)], 1.0, 0)]
+                                                 )["duration_beats"]
+    stay = tables["velocity_stay"]  # counted on the training notes, both kinds present in the tiny corpus
+    assert len(stay) == 2 and all(0 <= x <= 1 for x in stay)
     eighth = int(np.searchsorted(ev.duration_edges(), 0.125 * 24))
     assert tables["duration_beats"][eighth] == 0.125 != round(ev.duration_values()[eighth], 6)
     sampling = json.loads(meta["sampling"])

@@ -23,7 +23,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -61,8 +60,9 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
         raise ValueError(f"the run in {out} already finished its {total} steps")
     command = shlex.join(["midigan"] + sys.argv[1:]) if ck is None else ck["command"]
     corpus_info = {"name": Path(folder).resolve().name, **corpus.stats()}
-    # How the exported model decodes its classes: durations to the training notes' medians.
-    tables = ev.tables(np.concatenate([p.notes.durations for p in corpus.split("train")]))
+    # How the exported model decodes its classes: durations to the training notes' medians,
+    # velocities kept from note to note as often as the training notes keep them.
+    tables = ev.tables([p.notes for p in corpus.split("train")])
     log = Log(out, step, rank == 0, progress, total, cfg.name)
 
     while step < total:
