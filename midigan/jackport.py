@@ -8,11 +8,11 @@ into the MIDI buffer at the frame that due time maps to, plus one period: a
 constant latency of `latency` seconds (one period), and no jitter beyond the
 server's own time-to-frame estimate.
 
-Time: the player's clock (`now`, perf_counter) is mapped to JACK's microsecond
-clock (jack_get_time, which need not be the same clock: the offset is measured
-and refreshed), and JACK microseconds to frames by the server's own estimate of
-the current cycle (jack_get_cycle_times: the cycle's first frame, its start and
-the next cycle's start, in microseconds), as jack_time_to_frames does.
+Time: the player's clock (`now`, perf_counter) maps to frames by a line of the nominal
+rate through the earliest the process callbacks ran (`_FrameLine`), so a note line is exact
+in frames, as a DAW's grid is. (JACK's own estimate, jack_get_cycle_times, settles over
+seconds after a server starts and jumps by tens of frames on a late cycle: followed, it put
+a sixteenth line up to 6 frames off the grid at 64 frames a period.)
 
 A MIDI clock input on the same client (`clock_input()`) is read in the same
 callback; each message is stamped with its own frame, converted back to the
@@ -123,6 +123,36 @@ class _FrameClock:
         return self.t0 + (frame - self.f0) * self.spf
 
 
+class _FrameLine:
+    """The player's clock (s) -> JACK frames: frame = rate * t + s, the slope the nominal rate.
+
+    A process callback runs when its cycle's first frame is due or later (by the machine's
+    wake-up latency: tens of µs, milliseconds on a busy machine), never earlier. So each
+    cycle gives first - rate * t <= s, and s is the largest of these over the last one to
+    two `span`s: the earliest wake-up. A sound card whose clock runs a few ppm off the
+    system's moves s by about a frame a second, which the window follows; frames that jump
+    ahead (an xrun's skipped cycles) raise s at once.
+    """
+
+    def __init__(self, rate: float, span: float = 1.0):
+        self.rate, self.span = float(rate), span
+        self.s = None
+        self._best = self._last = -math.inf  # this window's largest, the last window's
+        self._until = -math.inf
+
+    def add(self, first: int, t: float) -> None:
+        """A cycle's first frame, and when (the player's clock) its callback began."""
+        x = first - self.rate * t
+        if t >= self._until:
+            self._last, self._best, self._until = self._best, x, t + self.span
+        elif x > self._best:
+            self._best = x
+        self.s = max(self._best, self._last)
+
+    def frame(self, t: float) -> int | None:
+        return None if self.s is None else int(round(self.rate * t + self.s))
+
+
 _SWITCH = sys.getswitchinterval()  # Python's own, restored when the last output closes
 _OPEN: set = set()  # the outputs open now, each wanting the GIL within its period
 
@@ -166,11 +196,10 @@ class JackOutput(_Port):
             self._times = _CycleTimes(self.client)
             self._offset_us = 0.0
             self._offset_at = -1e9
-            self._cycle = None  # (first frame, its start in JACK µs, frames per µs) of the last cycle
             self._wrap, self._last_first = 0, 0
-            self._t0 = self._f0 = self._r = None  # the frame line (see _frame)
             self._refresh_offset(force=True)
             self.rate, self.period = self.client.samplerate, self.client.blocksize
+            self._line = _FrameLine(self.rate)  # the player's clock -> frames, for what is sent
             self._hand_over_gil()
             self._heard_at = _FrameClock(self.rate)  # frames -> the player's clock, for the inputs
             self.port = self.client.midi_outports.register(name)
@@ -236,32 +265,10 @@ class JackOutput(_Port):
     # ------------------------------------------------------------------ sending
 
     def _frame(self, due: float) -> int | None:
-        """The JACK frame `due` (the player's clock) falls on, on a grid exact in frames.
-
-        JACK's own estimate (the last cycle's first frame and times) moves by a frame
-        or two from cycle to cycle, and a dummy or USB card's frames do not run at
-        exactly `rate` per second of the system clock. So the map is a straight line,
-        frames = f0 + (due - t0) * r, that follows JACK's estimate slowly: r leans
-        towards it over about two seconds (parts per million), and the line jumps only
-        when the two part by more than 2 ms (an xrun, a stalled server).
-        """
-        cyc = self._cycle
-        if cyc is None:
-            return None
-        first, cur, per_us = cyc
-        est = first + (due * 1e6 - self._offset_us - cur) * per_us
-        if self._t0 is None:
-            self._t0, self._f0, self._r = due, est, float(self.rate)
-        else:
-            line = self._f0 + (due - self._t0) * self._r
-            dev = line - est
-            if abs(dev) > 0.002 * self.rate:
-                self._t0, self._f0, self._r = due, est, float(self.rate)
-            elif due > self._t0:
-                self._f0, self._t0 = line, due
-                lim = 1e-3 * self.rate
-                self._r = self.rate + max(-lim, min(lim, -dev / 2.0))
-        return int(round(self._f0 + (due - self._t0) * self._r)) + self.period
+        """The JACK frame a message due at `due` (the player's clock) is written at: one period
+        after the frame `due` falls on; None before the first cycle."""
+        f = self._line.frame(due)
+        return None if f is None else f + self.period
 
     def send_at(self, msg, due: float) -> None:
         """Queue `msg` to sound at `due` (the player's clock) + one period."""
@@ -300,6 +307,7 @@ class JackOutput(_Port):
     # ------------------------------------------------------------------ the process callback
 
     def _process(self, frames: int) -> None:
+        woke = self.now()  # first: the line is drawn through when callbacks begin
         port = self.port
         port.clear_buffer()
         times = self._times()
@@ -313,7 +321,7 @@ class JackOutput(_Port):
             self._wrap += 1 << 32
         self._last_first = first
         first += self._wrap
-        self._cycle = (first, cur, frames / span)
+        self._line.add(first, woke)
         clock, heard = self._clock, self._heard
         if clock is not None or heard is not None:
             self._heard_at.update(first, (cur + self._offset_us) * 1e-6)

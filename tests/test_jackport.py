@@ -8,6 +8,7 @@ into a separate jack_midi_dump client, a second instance's name, exit codes.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -215,36 +216,56 @@ def _bare(rate=48000, period=256):
     import threading
     from collections import deque
 
+    from midigan.jackport import _FrameLine
+
     out = object.__new__(JackOutput)
     out.rate, out.period, out.port = rate, period, _Buf()
     out._queue, out._lock, out.late, out._errors = deque(), threading.Lock(), 0, 0
-    out._cycle, out._t0, out._f0, out._r, out._offset_us = None, None, None, None, 0.0
+    out._line = _FrameLine(rate)
     return out
 
 
-def test_frame_map_is_a_straight_line_through_a_jittery_estimate():
-    out = _bare()
-    rng = np.random.default_rng(0)
-    step = 0.125
+def _cycles(line, start, seconds, period=64, rate=48000, late=None, skew=0.0, rng=None):
+    """Feed `line` the process cycles from `start` to `start + seconds` (s): frame f is due at
+    f / (rate * (1 + skew ppm)) s, and each cycle's callback is late by `late(rng)` seconds."""
+    rng = rng or np.random.default_rng(0)
+    fps = rate * (1 + skew * 1e-6)
+    for k in range(math.ceil(start * fps / period), math.ceil((start + seconds) * fps / period)):
+        line.add(k * period, k * period / fps + (late(rng) if late else 0.0))
+
+
+def test_frame_map_is_exact_in_frames_though_callbacks_wake_late():
+    out = _bare(period=64)
+    # callbacks late by 20-300 µs, one in 50 by 2-10 ms (a busy machine): the line is the earliest
+    late = lambda r: r.uniform(2e-5, 3e-4) if r.random() > 0.02 else r.uniform(2e-3, 1e-2)  # noqa: E731
+    t = 12.0
+    _cycles(out._line, 10.0, 2.0, late=late)
     frames = []
-    for k in range(64):
-        due = 10.0 + k * step
-        # JACK's estimate of the last cycle, moving by up to a frame and a half each time
-        cyc_start = 10.0 + k * step - 0.003
-        out._cycle = (int(cyc_start * 48000) + int(rng.integers(-1, 2)), cyc_start * 1e6, 48000 / 1e6)
+    for k in range(64):  # a sixteenth line at 120 BPM, each note mapped as the next cycles arrive
+        due = t + k * 0.125
         frames.append(out._frame(due))
+        _cycles(out._line, due, 0.125, late=late, rng=np.random.default_rng(k))
     d = np.diff(frames)
     assert set(d) <= {5999, 6000, 6001} and np.mean(d == 6000) > 0.9, d
-    assert abs(frames[0] - (480000 + 256)) <= 1  # one period of latency
+    # on the grid of when the frames were due (+ one period of latency), within a frame
+    assert abs(frames[0] - t * 48000 - 64) <= 1
+
+
+def test_frame_map_follows_a_card_a_few_ppm_off_the_system_clock():
+    line = _bare()._line
+    _cycles(line, 0.0, 20.0, period=256, skew=50)  # frames 50 ppm fast: 2.4 frames a second ahead
+    assert abs(line.frame(20.0) - 20.0 * 48000 * (1 + 50e-6)) <= 3  # off by at most the window's lag
 
 
 def test_frame_map_jumps_when_the_server_jumps():
     out = _bare()
-    out._cycle = (480000, 10e6, 0.048)
+    line = out._line
+    line.add(480000, 10.0)
     a = out._frame(10.0)
-    out._cycle = (480000 + 4800, 10e6, 0.048)  # the server's frames moved on 100 ms (a stall)
+    line.add(480000 + 4800 + 256, 10.0 + 256 / 48000)  # the server's frames moved on 100 ms (skipped cycles)
     b = out._frame(10.001)
     assert b - a == pytest.approx(4800 + 48, abs=1)
+    assert _bare()._frame(10.0) is None  # before the first cycle: written at once
 
 
 def test_buffer_gets_each_message_at_its_offset_in_order_and_late_ones_first():
