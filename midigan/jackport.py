@@ -128,26 +128,32 @@ class _FrameLine:
 
     A process callback runs when its cycle's first frame is due or later (by the machine's
     wake-up latency: tens of µs, milliseconds on a busy machine), never earlier. So each
-    cycle gives first - rate * t <= s, and s is the largest of these over the last one to
-    two `span`s: the earliest wake-up. A sound card whose clock runs a few ppm off the
-    system's moves s by about a frame a second, which the window follows; frames that jump
-    ahead (an xrun's skipped cycles) raise s at once.
+    cycle gives first - rate * t <= s, and s is the largest of these over the last `span`
+    seconds or `cycles` cycles, whichever is longer (the earliest wake-up: at 1,024 frames a
+    second holds 47 cycles, too few for a steady floor). A sound card whose clock runs a few
+    ppm off the system's moves s by about a frame a second, which the window follows; frames
+    that jump ahead (an xrun's skipped cycles) raise s at once.
     """
 
-    def __init__(self, rate: float, span: float = 1.0):
-        self.rate, self.span = float(rate), span
+    PARTS = 4  # the window slides a quarter at a time
+
+    def __init__(self, rate: float, period: int = 64, span: float = 1.0, cycles: int = 200):
+        self.rate = float(rate)
+        self.part = max(span, cycles * period / self.rate) / self.PARTS
         self.s = None
-        self._best = self._last = -math.inf  # this window's largest, the last window's
-        self._until = -math.inf
+        self._parts: deque = deque(maxlen=self.PARTS - 1)  # the largest of each earlier part
+        self._best, self._until = -math.inf, -math.inf  # this part's largest, and when it ends
 
     def add(self, first: int, t: float) -> None:
         """A cycle's first frame, and when (the player's clock) its callback began."""
         x = first - self.rate * t
         if t >= self._until:
-            self._last, self._best, self._until = self._best, x, t + self.span
+            if self._best > -math.inf:
+                self._parts.append(self._best)
+            self._best, self._until = x, t + self.part
         elif x > self._best:
             self._best = x
-        self.s = max(self._best, self._last)
+        self.s = max(self._best, *self._parts) if self._parts else self._best
 
     def frame(self, t: float) -> int | None:
         return None if self.s is None else int(round(self.rate * t + self.s))
@@ -199,7 +205,7 @@ class JackOutput(_Port):
             self._wrap, self._last_first = 0, 0
             self._refresh_offset(force=True)
             self.rate, self.period = self.client.samplerate, self.client.blocksize
-            self._line = _FrameLine(self.rate)  # the player's clock -> frames, for what is sent
+            self._line = _FrameLine(self.rate, self.period)  # the player's clock -> frames, for what is sent
             self._hand_over_gil()
             self._heard_at = _FrameClock(self.rate)  # frames -> the player's clock, for the inputs
             self.port = self.client.midi_outports.register(name)

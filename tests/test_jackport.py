@@ -221,7 +221,7 @@ def _bare(rate=48000, period=256):
     out = object.__new__(JackOutput)
     out.rate, out.period, out.port = rate, period, _Buf()
     out._queue, out._lock, out.late, out._errors = deque(), threading.Lock(), 0, 0
-    out._line = _FrameLine(rate)
+    out._line = _FrameLine(rate, period)
     return out
 
 
@@ -252,9 +252,10 @@ def test_frame_map_is_exact_in_frames_though_callbacks_wake_late():
 
 
 def test_frame_map_follows_a_card_a_few_ppm_off_the_system_clock():
-    line = _bare()._line
-    _cycles(line, 0.0, 20.0, period=256, skew=50)  # frames 50 ppm fast: 2.4 frames a second ahead
-    assert abs(line.frame(20.0) - 20.0 * 48000 * (1 + 50e-6)) <= 3  # off by at most the window's lag
+    for skew in (50, -50):  # frames 50 ppm fast or slow: 2.4 frames a second off the system clock
+        line = _bare()._line
+        _cycles(line, 0.0, 20.0, period=256, skew=skew)
+        assert abs(line.frame(20.0) - 20.0 * 48000 * (1 + skew * 1e-6)) <= 3  # off by the window's lag at most
 
 
 def test_frame_map_jumps_when_the_server_jumps():
