@@ -130,17 +130,20 @@ class _FrameLine:
     wake-up latency: tens of µs, milliseconds on a busy machine), never earlier. So each
     cycle gives first - rate * t <= s, and s is the largest of these over the last `span`
     seconds or `cycles` cycles, whichever is longer (the earliest wake-up: at 1,024 frames a
-    second holds 47 cycles, too few for a steady floor). A sound card whose clock runs a few
-    ppm off the system's moves s by about a frame a second, which the window follows; frames
-    that jump ahead (an xrun's skipped cycles) raise s at once.
+    second holds 47 cycles, too few for a steady floor). Frames that jump ahead (skipped
+    cycles) raise s at once. s falls no faster than SLEW: a sound card whose clock runs a few
+    ppm slower than the system's is followed, but a server that lost a period's frames in an
+    xrun, or callbacks late for a second on a busy machine, do not shift the notes off the
+    frame grid a DAW records on (they drift back at 100 ppm).
     """
 
     PARTS = 4  # the window slides a quarter at a time
+    SLEW = 1e-4  # the fastest s falls, in frames per frame (100 ppm: 4.8 frames a second at 48 kHz)
 
     def __init__(self, rate: float, period: int = 64, span: float = 1.0, cycles: int = 200):
         self.rate = float(rate)
         self.part = max(span, cycles * period / self.rate) / self.PARTS
-        self.s = None
+        self.s, self._t = None, None
         self._parts: deque = deque(maxlen=self.PARTS - 1)  # the largest of each earlier part
         self._best, self._until = -math.inf, -math.inf  # this part's largest, and when it ends
 
@@ -153,7 +156,10 @@ class _FrameLine:
             self._best, self._until = x, t + self.part
         elif x > self._best:
             self._best = x
-        self.s = max(self._best, *self._parts) if self._parts else self._best
+        top = max(self._best, *self._parts) if self._parts else self._best
+        if self.s is not None and top < self.s:
+            top = max(top, self.s - self.SLEW * self.rate * (t - self._t))
+        self.s, self._t = top, t
 
     def frame(self, t: float) -> int | None:
         return None if self.s is None else int(round(self.rate * t + self.s))

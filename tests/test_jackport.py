@@ -258,6 +258,19 @@ def test_frame_map_follows_a_card_a_few_ppm_off_the_system_clock():
         assert abs(line.frame(20.0) - 20.0 * 48000 * (1 + skew * 1e-6)) <= 3  # off by the window's lag at most
 
 
+def test_frame_map_keeps_its_grid_through_lost_frames_and_a_busy_second():
+    line = _bare(period=64)._line
+    _cycles(line, 0.0, 2.0)
+    before = line.frame(2.0)
+    # the server loses a period's frames (an xrun), then its callbacks run 3 ms late for a second
+    for k in range(1500):
+        t = 2.0 + k * 64 / 48000
+        line.add(96000 + (k - 1) * 64, t + 0.003)
+    # the notes stay on the old grid, drifting back by 100 ppm at most (4.8 frames a second),
+    # not the 208 frames (a period and 3 ms) the callbacks' times alone would move them
+    assert -2 * 4.8 <= line.frame(2.0 + 1500 * 64 / 48000) - (before + 1500 * 64) <= 0
+
+
 def test_frame_map_jumps_when_the_server_jumps():
     out = _bare()
     line = out._line
