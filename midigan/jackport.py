@@ -5,8 +5,7 @@ cycle, so whatever the player does, an onset moves by up to one period (10.7 ms 
 1024 frames). Here the player hands each message over *ahead of time* with its due
 time (`send_at(msg, due)`, `lead` seconds early), and the process callback writes it
 into the MIDI buffer at the frame that due time maps to, plus one period: a
-constant latency of `latency` seconds (one period), and no jitter beyond the
-server's own time-to-frame estimate.
+constant latency of `latency` seconds (one period), on a grid exact in frames.
 
 Time: the player's clock (`now`, perf_counter) maps to frames by a line of the nominal
 rate through the earliest the process callbacks ran (`_FrameLine`), so a note line is exact
