@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from midigan.corpus import list_midi_files, read_notes  # noqa: E402
-from midigan.keys import PROFILES, estimate_key, pitch_class_durations  # noqa: E402
+from midigan.keys import PROFILES, estimate_key, key_scores, pitch_class_durations  # noqa: E402
 from midigan.music import NOTE_NAMES  # noqa: E402
 
 OP28 = ["C major", "A minor", "G major", "E minor", "D major", "B minor", "A major", "F# minor",
@@ -173,13 +173,6 @@ def _bass_weighted(notes, weight: float) -> np.ndarray:
     return notes.durations * np.where(low, weight, 1.0)
 
 
-def _best_key(x, profiles) -> tuple[int, int]:
-    """(mode, tonic) whose rotated profile correlates best with pitch-class weights x."""
-    scores = [(np.corrcoef(x, np.roll(prof, tonic))[0, 1], m, tonic)
-              for m, prof in enumerate(profiles) for tonic in range(12)]
-    return max(scores)[1:]
-
-
 def variants(root: Path, lab: dict) -> None:
     notes = {n: read_notes(root / n) for n in lab}
     tonic = np.array([_pc(k.split()[0]) for k in lab.values()])
@@ -190,7 +183,8 @@ def variants(root: Path, lab: dict) -> None:
     hits = 0
     for i in range(len(lab)):
         rest = np.arange(len(lab)) != i
-        mode, t = _best_key(shares[i], (first[rest & ~minor].mean(0), first[rest & minor].mean(0)))
+        scores = key_scores(np.arange(12), shares[i], (first[rest & ~minor].mean(0), first[rest & minor].mean(0)))
+        mode, t = np.unravel_index(int(np.argmax(scores)), scores.shape)
         hits += mode == minor[i] and t == tonic[i]
     print(f"learned profile, leave-one-out: key and mode {hits}/{len(lab)} = {hits / len(lab):.1%}")
     for w in (1.5, 2.0, 3.0):

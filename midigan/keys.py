@@ -50,9 +50,10 @@ def pitch_class_durations(pitches, durations=None) -> np.ndarray:
     return np.bincount(p % 12, weights=np.maximum(w, 0), minlength=12)
 
 
-def key_scores(pitches, durations=None, profile: str = DEFAULT_PROFILE) -> np.ndarray:
-    """[2, 12] correlations with the major (row 0) and minor (row 1) key on each tonic."""
-    if profile not in PROFILES:
+def key_scores(pitches, durations=None, profile=DEFAULT_PROFILE) -> np.ndarray:
+    """[2, 12] correlations with the major (row 0) and minor (row 1) key on each tonic.
+    `profile`: a PROFILES name, or a (major, minor) pair of 12 weights, tonic first."""
+    if isinstance(profile, str) and profile not in PROFILES:
         raise ValueError(f"unknown key profile {profile!r} (one of {', '.join(PROFILES)})")
     x = pitch_class_durations(pitches, durations)
     x = x - x.mean()
@@ -60,7 +61,7 @@ def key_scores(pitches, durations=None, profile: str = DEFAULT_PROFILE) -> np.nd
     nx = np.linalg.norm(x)
     if nx == 0:
         return out
-    for m, prof in enumerate(PROFILES[profile]):
+    for m, prof in enumerate(PROFILES[profile] if isinstance(profile, str) else profile):
         prof = np.asarray(prof, np.float64)
         for tonic in range(12):
             y = np.roll(prof, tonic)  # y[pc] = the profile's weight for pc's degree in this key
