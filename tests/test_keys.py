@@ -4,7 +4,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from midigan.keys import PROFILES, estimate_key, key_scores
+from midigan.keys import METHODS, PROFILES, estimate_key, key_scores
 from midigan.music import NOTE_NAMES, SCALES
 
 from .conftest import ROOT
@@ -19,23 +19,37 @@ def scale_line(tonic, scale, octaves=2):
     return np.array(pitches), np.array(durs)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("profile", list(PROFILES))
 @pytest.mark.parametrize("tonic", range(12))
-def test_scales_and_their_keys(tonic, profile):
-    est = estimate_key(*scale_line(tonic, "major"), profile=profile)
+def test_scales_and_their_keys(tonic, profile, method):
+    est = estimate_key(*scale_line(tonic, "major"), profile=profile, method=method)
     assert (est.tonic, est.mode) == (tonic, "major"), est.name
-    est = estimate_key(*scale_line(tonic, "harmonic-minor"), profile=profile)
+    est = estimate_key(*scale_line(tonic, "harmonic-minor"), profile=profile, method=method)
     assert (est.tonic, est.mode) == (tonic, "minor"), est.name
     assert est.relative_major == (tonic + 3) % 12
     assert est.name == f"{NOTE_NAMES[tonic]} minor"
 
 
-def test_transposing_moves_the_key_and_nothing_else():
+@pytest.mark.parametrize("method", METHODS)
+def test_transposing_moves_the_key_and_nothing_else(method):
     rng = np.random.default_rng(0)
     p, d = rng.integers(48, 84, 200), rng.uniform(0.1, 2, 200)
-    s = key_scores(p, d)
+    s = key_scores(p, d, method=method)
     for k in range(1, 12):
-        assert np.allclose(np.roll(s, k, axis=1), key_scores(p + k, d))
+        assert np.allclose(np.roll(s, k, axis=1), key_scores(p + k, d, method=method))
+
+
+def test_distance_is_zero_where_the_notes_are_the_profile():
+    """Notes whose pitch-class durations are a profile rotated to a key sit at distance 0 from
+    it (its score, the highest possible) and correlate 1 with it."""
+    major = np.asarray(PROFILES["temperley"][0])
+    d = np.roll(major, 7)  # G major's shares on pitch classes 0..11
+    s = key_scores(np.arange(12), d)
+    assert s[0, 7] == pytest.approx(0) and (np.delete(s.ravel(), 7) < 0).all()
+    assert key_scores(np.arange(12), d, method="correlation")[0, 7] == pytest.approx(1)
+    with pytest.raises(ValueError, match="unknown key method"):
+        key_scores([60, 62], method="cosine")
 
 
 def test_too_few_notes():
