@@ -3,7 +3,9 @@ first generated phrase (100 notes) with its prime's, primed vs unprimed, over 50
 
 Two kinds of prime: 8 bars from the middle of 50 piano-midi.de pieces (one seed each), and
 one F# major line (50 seeds, as tests/test_prime.py). Also: the share of generated notes
-in the prime's estimated key's scale. Prints the figures.
+in the prime's estimated key's scale, and how the continuation's loudness follows the prime's
+(the correlation of their mean velocities over the corpus primes, and the slope). Prints the
+figures.
 
     python bench/prime.py [CORPUS] [--model export/default.onnx]
 """
@@ -49,6 +51,7 @@ def main():
     t0 = time.perf_counter()
     rows = {"primed": [], "fresh": []}
     keyed = {"primed": [], "fresh": []}
+    loud = {"prime": [], "primed": [], "fresh": []}  # mean velocities
     names = list_midi_files(a.corpus)
     picks = [names[i] for i in np.linspace(0, len(names) - 1, a.n).astype(int)]
     for seed, name in enumerate(picks):
@@ -59,16 +62,23 @@ def main():
         prime = prime.astype(np.float64)
         want = profile(prime[:, 0], prime[:, 2])
         key = key_of(prime)
+        loud["prime"].append(prime[:, 3].mean())
         for kind, extra in (("primed", {"prime": prime}), ("fresh", {})):
             out = next(gen.stream(seed=seed, candidates=1, **extra))[0]
             rows[kind].append(corr(profile(out[:, 0], out[:, 2]), want))
             keyed[kind].append(in_key(out, key))
+            loud[kind].append(out[:, 3].mean())
     print(f"{a.n} corpus primes (8 bars from the middle of {a.n} pieces), one seed each:")
     for k in rows:
         r = np.array(rows[k])
         print(f"  {k:>6}: pitch-class profile correlation with the prime {np.nanmean(r):.3f} "
               f"(± {np.nanstd(r) / np.sqrt(len(r)):.3f} s.e.), notes in the prime's key "
               f"{np.mean(keyed[k]):.1%}")
+    v = np.array(loud["prime"])
+    for k in ("primed", "fresh"):
+        print(f"  {k:>6}: mean velocity against the prime's: correlation {corr(v, loud[k]):.2f}, "
+              f"slope {np.polyfit(v, loud[k], 1)[0]:.2f}, mean |difference| {np.abs(np.array(loud[k]) - v).mean():.1f} "
+              f"(primes' means {v.mean():.1f} ± {v.std():.1f})")
     scale = [66, 68, 70, 71, 73, 75, 77, 78]
     prime = np.array([[scale[(i * 3) % 8] - 12 * (i % 2), i * 0.5, 0.5, 80] for i in range(48)], float)
     want = profile(prime[:, 0], prime[:, 2])
