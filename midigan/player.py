@@ -189,7 +189,10 @@ class Player(Timeline):
             if self._land and abs(n.start + self.offset - to) > 1e-9:
                 # A locate: the first note sounds on the located beat. Skip to the
                 # first coming note at that place in the grid (a bar for a timed
-                # model), so the music keeps its bar positions.
+                # model), so the music keeps its bar positions. Look a whole grid
+                # cell ahead, or where it lands would hang on how far the producer got.
+                if not self._fill_until(self.notes[0].start + self.grid):
+                    return None
                 for i, m in enumerate(self.notes):
                     k = (to - m.start) / self.grid
                     if abs(k - round(k)) < 1e-9:
@@ -200,6 +203,17 @@ class Player(Timeline):
                         break
             self.relocate_to, self._land = None, False
         return n
+
+    def _fill_until(self, beat: float) -> bool:
+        """Take the producer's notes until one starts at or after `beat` (stream beats); False
+        if stopping first."""
+        while self.notes[-1].start < beat:
+            batch = self.producer.get(timeout=0.05)
+            if batch:
+                self.notes.extend(batch)
+            elif self._stop.is_set() or self.listening:
+                return False
+        return True
 
     def relocate(self, beat: float, land: bool = False) -> None:
         """Move the song position: sounding notes end, and the stream continues from `beat`
