@@ -325,8 +325,7 @@ class JackOutput(_Port):
         if times is None:
             return
         first, cur, nxt = times
-        span = nxt - cur
-        if span <= 0:
+        if nxt <= cur:  # a cycle with no length: times not to be trusted
             return
         if first < self._last_first:  # jack_nframes_t wrapped (after ~24 h at 48 kHz)
             self._wrap += 1 << 32

@@ -80,7 +80,7 @@ def key_scores(pitches, durations=None, profile=DEFAULT_PROFILE, method: str = D
     return out
 
 
-def estimate_key(pitches, durations=None, profile: str = DEFAULT_PROFILE, method: str = DEFAULT_METHOD) -> Key:
+def estimate_key(pitches, durations=None, profile=DEFAULT_PROFILE, method: str = DEFAULT_METHOD) -> Key:
     """The major or minor key closest to the notes' pitch-class durations. ValueError without notes (or with
     one pitch class only: every key containing it would do)."""
     p = np.asarray(pitches).reshape(-1)

@@ -171,12 +171,8 @@ class Player(Timeline):
 
     def _next_note(self):
         """The next arranged note (waiting for the producer if it has to), or None if stopping."""
-        while not self.notes:
-            batch = self.producer.get(timeout=0.05)
-            if batch:
-                self.notes.extend(batch)
-            elif self._stop.is_set() or self.listening:  # (listening: nothing to play yet)
-                return None
+        if not self._fill_until(-math.inf):
+            return None
         if self.notes and self.producer.queue.qsize() and len(self.notes) < 64:
             self.notes.extend(self.producer.get(timeout=0) or ())  # top up while it's cheap
         n = self.notes[0]
@@ -205,9 +201,10 @@ class Player(Timeline):
         return n
 
     def _fill_until(self, beat: float) -> bool:
-        """Take the producer's notes until one starts at or after `beat` (stream beats); False
-        if stopping first."""
-        while self.notes[-1].start < beat:
+        """Take the producer's notes (waiting for them) until there is one and the last starts
+        at or after `beat` (stream beats); False if stopping first, or listening with nothing
+        to play yet."""
+        while not self.notes or self.notes[-1].start < beat:
             batch = self.producer.get(timeout=0.05)
             if batch:
                 self.notes.extend(batch)
