@@ -19,7 +19,7 @@ from midigan.corpus import load_corpus
 from midigan.training.config import CONFIGS
 from midigan.training.data import EventWindows, PitchWindows
 from midigan.training.model import build
-from midigan.training.train import _critic_step, _device, _gan_step, _mle_step, _pg_step
+from midigan.training.train import _critic_step, _device, _gan_step, _mle_step
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,8 +52,7 @@ def main():
         data_ms = (time.perf_counter() - t0) * 10
         if cfg.model == "event":
             phases = [("mle", cfg.mle_steps, lambda: _mle_step(cfg, G, G, og, w, g, dev, 0)),
-                      ("critic", cfg.adv_steps, lambda: _critic_step(cfg, G, D, od, w, g, dev)),
-                      ("pg", cfg.pg_steps, lambda: _pg_step(cfg, G, G, D, D, og, od, w, g, dev))]
+                      ("critic", cfg.adv_steps, lambda: _critic_step(cfg, G, D, od, w, g, dev))]
         else:
             phases = [("gan", cfg.adv_steps, lambda: _gan_step(cfg, G, D, og, od, w, g, dev))]
         total = []

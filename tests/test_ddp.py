@@ -31,7 +31,7 @@ def test_torchrun_two_ranks(tmp_path, tiny_corpus):
     # Both ranks stepped, each on its own random stream (the weights were checked equal
     # across ranks at every checkpoint, or the run would have failed).
     assert len(ck["rng"]) == 2 and not torch.equal(ck["rng"][0], ck["rng"][1])
-    assert {r["phase"] for r in rows} == {"mle", "adv", "gan"}  # the GAN step runs under DDP too
+    assert {r["phase"] for r in rows} == {"mle", "adv"}  # the discriminator's steps run under DDP too
     # Resume reads the checkpoint under torchrun too (a finished run says so and exits 1).
     r = subprocess.run(cmd[:-5] + ["--resume", "--quiet", "--device", "cpu"], capture_output=True, text=True,
                        timeout=300, env=env)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from midigan.training.checkpoint import load_checkpoint  # noqa: E402
 
-CFG = 'base = "tiny"\nmle_steps = 20\nadv_steps = 8\npg_steps = 8\nval_every = 4\n'
+CFG = 'base = "tiny"\nmle_steps = 24\nadv_steps = 12\nval_every = 4\n'
 STEPS = 36
 
 

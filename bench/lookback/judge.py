@@ -13,7 +13,7 @@ What is here is training-side only, as a patch: the data, the model, and the tra
 sampler, so the discriminator and GAN phases run too. It comes with a sampler that does the
 same look-ups on its own history:
 
-    git apply bench/lookback/lookback.diff
+    git checkout 8137f62 && git apply bench/lookback/lookback.diff   # the patch's base (a GAN phase then)
     printf 'hidden = 256\nmle_steps = 3000\nadv_steps = 0\npg_steps = 0\nlookback = 1\n' > lb.toml
     midigan train DATA --config lb.toml --out runs/lb          # about 19 min on 2 cores
     python bench/lookback/judge.py runs/lb --reference DATA --temperatures 1,0.9,0.8,1:0.8:1:1

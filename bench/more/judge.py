@@ -13,7 +13,7 @@ p(more of t) x p(step | more), which is the same distribution written in another
 likelihoods compare directly; duration and velocity see the answer.
 
     git apply bench/more/more.diff
-    printf 'more = 1\\nadv_steps = 0\\npg_steps = 0\\n' > more.toml
+    printf 'more = 1\\nadv_steps = 0\\n' > more.toml
     midigan train DATA --config more.toml --out runs/more        # 13 min here
     python bench/more/judge.py runs/more runs/default --reference DATA
 

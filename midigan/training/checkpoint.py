@@ -8,7 +8,8 @@ import torch
 from ..files import write_atomic
 
 FORMAT = "midigan-checkpoint"
-VERSION = 3  # 2: note-event models, steps instead of epochs, the best generator kept apart; 3: tables
+VERSION = 4  # 2: note-event models, steps instead of epochs, the best generator kept apart; 3: tables;
+# 4: no policy-gradient phase (its config keys gone)
 KEYS = ("format", "version", "config", "step", "generator", "best_generator", "best_nll", "discriminator",
         "opt_g", "opt_d", "rng", "corpus", "tables", "command")
 

@@ -3,9 +3,10 @@
 `Config()` is the default, what ships: an LSTM generator over note events (onset step,
 key, duration, velocity; midigan/events.py) fed one noise vector per line, trained by
 maximum likelihood; then an LSTM discriminator trained with binary cross-entropy to tell
-real windows from the generator's; then both alternate, the generator rewarded by the
-discriminator through its samples (REINFORCE) besides the likelihood. `candidates` is how
-many sampled phrases the discriminator may choose among at run time. `seed` is the paper's design (one tanh
+real windows from the generator's. Its job is at run time: it chooses each phrase among
+`candidates` the generator sampled (discriminator rejection sampling). A phase in which
+the generator also learned from it (REINFORCE) was measured and did not help (CHANGELOG.md),
+so it is gone. `seed` is the paper's design (one tanh
 value per note, noise sequence in, LSTM discriminator, binary cross-entropy), kept as a
 reproducible baseline. `tiny` is seconds on a CPU, for tests.
 """
@@ -32,9 +33,6 @@ class Config:
     batch_size: int = 64
     mle_steps: int = 3000  # likelihood steps (event)
     adv_steps: int = 500  # discriminator steps (event: against the frozen generator; scalar: the GAN)
-    pg_steps: int = 400  # event: then the GAN proper: the discriminator and the generator alternate
-    pg_weight: float = 1.0  # event: weight of the adversarial (policy-gradient) term; 0 = the ablation
-    lr_pg: float = 3e-4  # event: the generator's rate in those steps
     lr_g: float = 2e-3  # falls by a cosine to lr_g * lr_final over the likelihood steps
     lr_final: float = 0.05
     lr_d: float = 1e-3
@@ -54,11 +52,11 @@ CONFIGS = {
     # The paper: 100-note sequences, pitches normalised to (-1, 1), noise -> LSTM -> tanh per
     # step, LSTM discriminator, BCE, Adam(2e-4, beta1 0.5). 600 steps: longer does not help it.
     "seed": Config(name="seed", model="scalar", noise_dim=16, hidden=128, layers=1, mle_steps=0,
-                   adv_steps=600, pg_steps=0, val_every=200, lr_g=2e-4, lr_final=1.0, lr_d=2e-4, beta1=0.5, label_smoothing=1.0,
+                   adv_steps=600, val_every=200, lr_g=2e-4, lr_final=1.0, lr_d=2e-4, beta1=0.5, label_smoothing=1.0,
                    candidates=1, transpose=0),
     # Seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=8, d_hidden=16, d_emb=8,
-                   batch_size=8, mle_steps=6, adv_steps=4, pg_steps=4, candidates=2, val_windows=16, val_every=5),
+                   batch_size=8, mle_steps=6, adv_steps=4, candidates=2, val_windows=16, val_every=5),
 }
 
 FIELDS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -85,14 +83,13 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     for k in POSITIVE:
         if getattr(cfg, k) < 1:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be at least 1")
-    for k in ("mle_steps", "adv_steps", "pg_steps", "pg_weight", "lr_pg"):
+    for k in ("mle_steps", "adv_steps"):
         if getattr(cfg, k) < 0:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be 0 or more")
-    if cfg.mle_steps + cfg.adv_steps + cfg.pg_steps < 1:
+    if cfg.mle_steps + cfg.adv_steps < 1:
         raise ValueError("config: mle_steps + adv_steps should be at least 1")
-    if cfg.model == "scalar" and (cfg.mle_steps or cfg.pg_steps or cfg.candidates != 1):
-        raise ValueError("config: a scalar model has no likelihood or policy-gradient phase "
-                         "(mle_steps = pg_steps = 0) and candidates = 1")
+    if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1):
+        raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0) and candidates = 1")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:

@@ -1,12 +1,13 @@
 """One training loop, on one CPU, one GPU or many (torchrun).
 
-The default (event) model trains in three phases: `mle_steps` of maximum likelihood
+The default (event) model trains in two phases: `mle_steps` of maximum likelihood
 (teacher forcing over real windows), keeping the generator that scores best on the
-validation pieces; `adv_steps` in which the discriminator learns, by binary
-cross-entropy, to tell real windows from that generator's sampled continuations (an
-adversarial phase needs a discriminator that already knows something); then `pg_steps`
-of the GAN proper, the two alternating (_pg_step). The seed (scalar) model is the
-paper's GAN: generator and discriminator alternate for `adv_steps`.
+validation pieces; then `adv_steps` in which the discriminator learns, by binary
+cross-entropy, to tell real windows from that generator's sampled continuations. The
+discriminator's work is at run time, choosing among sampled phrases (runtime.py); a
+third phase that rewarded the generator through it (REINFORCE) did not help in its
+ablation and was removed. The seed (scalar) model is the paper's GAN: generator and
+discriminator alternate for `adv_steps`.
 
 Run folder: checkpoint.pt (every `val_every` steps), log.csv (one row per step),
 losses.png and accuracy.png. Under `torchrun` every rank draws its own windows, the
@@ -14,7 +15,6 @@ models are wrapped in DistributedDataParallel, and only rank 0 writes.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -54,8 +54,7 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
     step, best_nll, best = _restore(ck, G, D, opt_g, opt_d, g, rank, world)
     # DDP averages gradients across ranks in backward; sampling bypasses the wrapper (no gradient).
     Gp, Dp = (torch.nn.parallel.DistributedDataParallel(m) for m in (G, D)) if world > 1 else (G, D)
-    total = cfg.mle_steps + cfg.adv_steps + cfg.pg_steps
-    gan_from = cfg.mle_steps + cfg.adv_steps  # event: where the generator starts learning from the discriminator
+    total = cfg.mle_steps + cfg.adv_steps
     if step >= total:
         raise ValueError(f"the run in {out} already finished its {total} steps")
     command = shlex.join(["midigan"] + sys.argv[1:]) if ck is None else ck["command"]
@@ -73,10 +72,8 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
             G.load_state_dict(best)  # the discriminator learns against the generator that ships
         if step < cfg.mle_steps:
             row = _mle_step(cfg, G, Gp, opt_g, data, g, dev, step)
-        elif cfg.model == "event" and step < gan_from:
-            row = _critic_step(cfg, G, Dp, opt_d, data, g, dev)
         elif cfg.model == "event":
-            row = _pg_step(cfg, G, Gp, D, Dp, opt_g, opt_d, data, g, dev)
+            row = _critic_step(cfg, G, Dp, opt_d, data, g, dev)
         else:
             row = _gan_step(cfg, Gp, Dp, opt_g, opt_d, data, g, dev)
         step += 1
@@ -86,7 +83,7 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
         log.write(step, row)
         if not due:
             continue
-        if cfg.model == "scalar" or step > gan_from:
+        if cfg.model == "scalar":
             best = copy.deepcopy(G.state_dict())  # a GAN ships its last generator
         log.flush()  # before the checkpoint: the log never lags behind it
         _check_in_sync(G, D, world)
@@ -107,15 +104,13 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
 def _validate(cfg: Config, G, D, val, dev, step: int, row: dict, best_nll: float, best):
     """Adds the validation figures to the step's row; returns (best NLL, best generator).
     In the likelihood phase the generator with the lowest NLL is kept; after it, the
-    discriminator's accuracy is what is watched (and the NLL, once the generator learns from it)."""
+    discriminator's accuracy is what is watched."""
     if step <= cfg.mle_steps:
         row.update(_val_nll(cfg, G, val, dev))
         if row["val_nll"] < best_nll:
             return row["val_nll"], copy.deepcopy(G.state_dict())
         return best_nll, best
     row["val_acc"] = _val_accuracy(cfg, G, D, val, dev)
-    if step > cfg.mle_steps + cfg.adv_steps:
-        row.update(_val_nll(cfg, G, val, dev))
     return best_nll, best
 
 
@@ -176,60 +171,6 @@ def _critic_step(cfg, G, Dp, opt, data, g, dev) -> dict:
     opt.step()
     return {"phase": "adv", "d_loss": loss.item(), "acc_real": (d_real > 0).float().mean().item(),
             "acc_fake": (d_fake < 0).float().mean().item()}
-
-
-def _log_prob(logits, events, temperature: float):
-    """Log-probability per note [B] of sampled events [B, T, 4] under logits [B, T, WIDTH] at
-    the temperature they were drawn at."""
-    out = 0
-    for i, a in enumerate(ev.ATTRS):
-        lp = torch.log_softmax(logits[..., ev.SPANS[a]] / temperature, dim=-1)
-        out = out + lp.gather(-1, events[..., i:i + 1]).squeeze(-1)
-    return out.mean(1)
-
-
-def _pg_step(cfg, G, Gp, D, Dp, opt_g, opt_d, data, g, dev) -> dict:
-    """The GAN proper, for sampled notes (SeqGAN's REINFORCE with the discriminator's logit as
-    the reward): the discriminator learns on the generator's current continuations; the
-    generator makes more likely the continuations it scored as more real than the batch's
-    average (the reward standardised over the batch is the baseline), plus the likelihood
-    of the same real windows, which keeps it from forgetting music the discriminator never
-    asks about. pg_weight 0 leaves the likelihood alone: the ablation, same steps and rate."""
-    for pg in opt_g.param_groups:
-        pg["lr"] = cfg.lr_pg
-    e, pos = (t.to(dev) for t in data.sample(cfg.batch_size, cfg.transpose, g))
-    z = torch.randn(cfg.batch_size, cfg.noise_dim, generator=g).to(dev)
-    fe, fpos = _continuations(cfg, G, e, pos, g, dev, z)
-    d_real, d_fake = Dp(e[:, 1:], pos[:, 1:]), Dp(fe, fpos)
-    d_loss = _bce(d_real, cfg.label_smoothing) + _bce(d_fake, 0.0)
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    row = {"phase": "gan", "lr": cfg.lr_pg, "d_loss": d_loss.item(), "acc_real": (d_real > 0).float().mean().item(),
-           "acc_fake": (d_fake < 0).float().mean().item()}
-    opt_g.zero_grad(set_to_none=True)
-    if cfg.pg_weight > 0:
-        with torch.no_grad():
-            reward = D(fe, fpos)
-        adv = (reward - reward.mean()) / (reward.std() + 1e-6)
-        G.eval()  # the policy that drew the samples: no dropout
-        ctx, ctx_pos = torch.cat([e[:, :PREFIX + 1], fe], 1), torch.cat([pos[:, :PREFIX + 1], fpos], 1)
-        # cuDNN's LSTM has no backward in eval mode; PyTorch's own kernels do.
-        with torch.backends.cudnn.flags(enabled=False):
-            logits, _ = Gp(z, ctx, ctx_pos)
-            pg_loss = -(adv * _log_prob(logits[:, PREFIX:], fe, cfg.temperature)).mean()
-            # Two backward passes accumulate; under DDP the first must not all-reduce alone.
-            with Gp.no_sync() if hasattr(Gp, "no_sync") else contextlib.nullcontext():
-                (cfg.pg_weight * pg_loss).backward()
-        row.update(g_adv=pg_loss.item(), reward=reward.mean().item())
-    G.train()
-    logits, _ = Gp(z, e, pos)
-    parts = _nll(logits, e[:, 1:])
-    nll = sum(parts.values())
-    nll.backward()
-    torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
-    opt_g.step()
-    return {**row, "nll": nll.item(), **{f"nll_{a}": v.item() for a, v in parts.items()}}
 
 
 def _gan_step(cfg, Gp, Dp, opt_g, opt_d, data, g, dev) -> dict:
