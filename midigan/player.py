@@ -362,8 +362,10 @@ class Player(Timeline):
         if self.sync is None:
             if not self.listening and self._next_note() is None:
                 return
-            # Beat 0 is now: the first note sounds as soon as it exists.
-            self.anchor_beat, self.anchor_time = 0.0, self.now()
+            # Beat 0 is now: the first note sounds as soon as it exists, and as soon as the
+            # port can place it exactly (jackport.SETTLE_CYCLES; other ports have no wait).
+            self.anchor_beat = 0.0
+            self.anchor_time = max(self.now(), getattr(self.port, "settled_at", -math.inf))
         while not self._stop.is_set():
             if self.sync is not None:
                 self._handle_sync()

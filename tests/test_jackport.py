@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midigan.jackport import JackOutput
+from midigan.jackport import SETTLE_CYCLES, JackOutput
 from midigan.player import Player
 from midigan.ports import MemoryPort, PortNotFound
-from tests.test_player import Clock, FakeGen, FakeSync, preset
+from tests.test_player import T0, Clock, FakeGen, FakeSync, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +76,27 @@ def test_player_hands_each_message_over_lead_early_with_its_grid_time():
     # The end of --bars: its release is due at the end, so the last note keeps its length.
     assert port.handed[-1][2] == (0xB0, 123, 0)
     assert port.handed[-1][1] == pytest.approx(t0 + 16 * step, abs=1e-9)
+
+
+def test_a_free_running_start_waits_until_the_port_can_place_its_first_note():
+    """A JACK output's frame line needs its first cycles (jackport.SETTLE_CYCLES): beat 0 is
+    then, not the moment the first note exists, and the grid runs on from it."""
+    clock = Clock()
+    port = SchedPort(clock.now)
+    port.settled_at = clock.t + 0.17
+    pr = preset(step="1/16", gate=0.5, rhythm=[1], chords=False)
+    Player(port, FakeGen(), pr, bars=1, now=clock.now, sleep=clock.sleep).run()
+    ons = [(t, d) for t, d, m in port.handed if m[0] == 0x90]
+    assert len(ons) == 16
+    assert ons[0][1] == pytest.approx(T0 + 0.17, abs=1e-9)
+    assert ons[0][0] == pytest.approx(T0 + 0.17 - port.lead, abs=1e-9)  # handed over lead early
+    assert [d for _t, d in ons] == pytest.approx([T0 + 0.17 + k * 0.125 for k in range(16)], abs=1e-9)
+    # A port already settled: the first note is due the moment it exists, as before.
+    clock2 = Clock()
+    port2 = SchedPort(clock2.now)
+    port2.settled_at = clock2.t - 1.0
+    Player(port2, FakeGen(), pr, bars=1, now=clock2.now, sleep=clock2.sleep).run()
+    assert [d for _t, d, m in port2.handed if m[0] == 0x90][0] == pytest.approx(T0, abs=1e-9)
 
 
 def test_stop_drops_what_was_handed_over_early_and_leaves_nothing_held():
@@ -357,6 +378,21 @@ def test_an_open_output_lets_its_callback_take_the_gil_within_a_period(jack_serv
     with pytest.raises(PortNotFound):  # an output that fails to open leaves it as it was
         JackOutput("t-gil-c", client_name="t-gil-c", connect_to="no-such-port")
     assert sys.getswitchinterval() == before
+
+
+@jack_mark
+def test_an_output_says_when_its_first_cycles_have_run(jack_server):
+    """settled_at: SETTLE_CYCLES periods (and the lead) after the client starts; by then that
+    many process callbacks have drawn the frame line."""
+    _need_jack_client()
+    out = JackOutput("t-settle", client_name="t-settle")
+    try:
+        wait = SETTLE_CYCLES * out.period / out.rate + out.lead
+        assert 0 < out.settled_at - time.perf_counter() <= wait
+        time.sleep(max(0.0, out.settled_at - time.perf_counter()))
+        assert out._line.s is not None  # the callbacks have drawn the frame line by then
+    finally:
+        out.close()
 
 
 def test_notes_land_on_their_frames_in_a_separate_client(jack_server, grid16):
