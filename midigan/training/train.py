@@ -148,10 +148,10 @@ def _mle_step(cfg, G, Gp, opt, data, g, dev, step) -> dict:
 
 
 @torch.no_grad()
-def _continuations(cfg, G, e, pos, g, dev, z=None):
+def _continuations(cfg, G, e, pos, g, dev):
     """The generator's continuations of real prefixes: (events, positions) [B, seq_len]."""
     G.eval()
-    z = torch.randn(len(e), cfg.noise_dim, generator=g).to(dev) if z is None else z
+    z = torch.randn(len(e), cfg.noise_dim, generator=g).to(dev)
     _, state = G(z, e[:, :PREFIX + 1], pos[:, :PREFIX + 1])
     return G.sample(z, cfg.seq_len, cfg.temperature, g, prev=e[:, PREFIX], pos=pos[:, PREFIX], state=state)
 
