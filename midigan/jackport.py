@@ -203,6 +203,10 @@ class JackOutput(_Port):
         self._heard = None  # the --listen input (a JackClockInput taking channel messages), when opened
         self._errors = 0  # messages the buffer refused (full): dropped, counted
         self.late = 0  # messages written later than their frame (the process cycle had passed)
+        # Set in the process callback when the transport's state changes (`--sync jack` sleeps
+        # on it: a start is seen in its own cycle, not at the next 2 ms poll; see wait_transport).
+        self.transport_changed = threading.Event()
+        self._transport_state = None
         try:
             with _quiet_stderr():
                 self.client = jack.Client(client_name, no_start_server=True)
@@ -339,6 +343,7 @@ class JackOutput(_Port):
         self._last_first = first
         first += self._wrap
         self._line.add(first, woke)
+        self._watch_transport(self.client.transport_state)
         clock, heard = self._clock, self._heard
         if clock is not None or heard is not None:
             self._heard_at.update(first, (cur + self._offset_us) * 1e-6)
@@ -380,6 +385,19 @@ class JackOutput(_Port):
                 break
             last = off
             q.popleft()
+
+    def _watch_transport(self, state) -> None:
+        if state != self._transport_state:
+            self._transport_state = state
+            self.transport_changed.set()
+
+    def wait_transport(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, waking as soon as the JACK transport starts or stops.
+        With one period of latency, a note due when the transport starts is written on time
+        only if it is handed over within that period: at 64 frames (1.33 ms) polling every
+        2 ms made the first note leave one period late in most runs (bench/sync.py)."""
+        if self.transport_changed.wait(timeout):
+            self.transport_changed.clear()
 
     # ------------------------------------------------------------------ clock input
 

@@ -351,8 +351,11 @@ def open_sync(kind: str, *, bpm: float, port=None):
             _import_jack()
         except ImportError:
             raise ImportError("--sync jack needs JACK-Client", name="jack") from None
+        # JackOutput's own client where there is one; it watches the transport in its process
+        # callback, so sleep until the transport changes rather than a whole poll.
         client = getattr(port, "client", None) if getattr(port, "api", None) == "jack" else None
-        return JackTransport(bpm, client=client)
+        wait = getattr(port, "wait_transport", None) if client is not None else None
+        return JackTransport(bpm, client=client, **({"sleep": wait} if wait else {}))
     if kind == "link":
         try:
             import link  # noqa: F401, PLC0415

@@ -303,6 +303,28 @@ def test_frame_map_jumps_when_the_server_jumps():
     assert _bare()._frame(10.0) is None  # before the first cycle: written at once
 
 
+def test_a_transport_change_wakes_the_sync_at_once():
+    """The process callback watches the JACK transport's state; wait_transport() returns as
+    soon as it changes (a start is seen in its own cycle), and sleeps its whole timeout when
+    nothing changed."""
+    import threading
+
+    out = JackOutput.__new__(JackOutput)  # only the transport watch: no client, no server
+    out.transport_changed, out._transport_state = threading.Event(), None
+    out._watch_transport("stopped")
+    t0 = time.perf_counter()
+    out.wait_transport(5.0)  # the first state counts as a change: returns at once
+    assert time.perf_counter() - t0 < 1.0 and not out.transport_changed.is_set()
+    out._watch_transport("stopped")  # no change: nothing to wake for
+    t0 = time.perf_counter()
+    out.wait_transport(0.05)
+    assert time.perf_counter() - t0 >= 0.04  # (the event's clock is not perf_counter)
+    threading.Timer(0.05, out._watch_transport, ("rolling",)).start()
+    t0 = time.perf_counter()
+    out.wait_transport(5.0)  # woken by the start, long before the timeout
+    assert time.perf_counter() - t0 < 2.5 and out._transport_state == "rolling"
+
+
 def test_buffer_gets_each_message_at_its_offset_in_order_and_late_ones_first():
     out = _bare(period=256)
     q = out._queue
