@@ -30,7 +30,7 @@ def event_model(request):
 # callback, can stall or crash): plays the phrase on channel 2, then at each line on stdin
 # holds key 50 down, then leaves.
 CALLER = r"""
-import sys, time, rtmidi
+import subprocess, sys, time, rtmidi
 out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midigan-caller")
 deadline = time.monotonic() + 30
 while not any("midigan in" in n for n in out.get_ports()):
@@ -38,7 +38,25 @@ while not any("midigan in" in n for n in out.get_ports()):
         sys.exit(f"no 'midigan in' port: {out.get_ports()}")
     time.sleep(0.05)
 out.open_port([i for i, n in enumerate(out.get_ports()) if "midigan in" in n][0])
-time.sleep(0.2)  # JACK connects at a later cycle
+
+
+def connected():  # JACK makes the connection at a later cycle: later still on a busy machine
+    lines = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("midigan-caller"):
+            for below in lines[i + 1:]:
+                if not below.startswith((" ", "\t")):
+                    break
+                if "midigan in" in below:
+                    return True
+    return False
+
+
+while not connected():
+    if time.monotonic() > deadline:
+        sys.exit("the caller's port was never connected to 'midigan in'")
+    time.sleep(0.02)
+time.sleep(0.05)
 for p in map(int, sys.argv[1:]):
     out.send_message([0x91, p, 90]); time.sleep(0.12); out.send_message([0x81, p, 0]); time.sleep(0.03)
 print("played", flush=True)
@@ -72,7 +90,10 @@ def test_answers_a_phrase_played_into_midigan_in(jack_server, event_model, backe
         call = subprocess.Popen([sys.executable, "-c", CALLER, *map(str, PHRASE)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert call.stdout.readline().strip() == "played", call.stderr.read()
-        assert wait_for(rec, lambda m: m[0] == 0x90 and m[2] > 0, 10), "no answer arrived"
+        if not wait_for(rec, lambda m: m[0] == 0x90 and m[2] > 0, 10):
+            proc.send_signal(signal.SIGINT)
+            heard = [m for _t, m, _w in rec.events][:8]
+            pytest.fail(f"no answer arrived; recorded {heard}; midigan said: {proc.communicate(timeout=15)[1][-800:]}")
         call.stdin.write("hold\n")  # a key down while the answer plays: echoed, never let go
         call.stdin.flush()
         assert wait_for(rec, lambda m: m[:2] == (0x91, 50), 2), "the held key was not echoed"
