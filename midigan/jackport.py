@@ -207,6 +207,7 @@ class JackOutput(_Port):
         # on it: a start is seen in its own cycle, not at the next 2 ms poll; see wait_transport).
         self.transport_changed = threading.Event()
         self._transport_state = None
+        self._watching = False  # only once a sync waits on it: no transport query per cycle otherwise
         try:
             with _quiet_stderr():
                 self.client = jack.Client(client_name, no_start_server=True)
@@ -343,7 +344,8 @@ class JackOutput(_Port):
         self._last_first = first
         first += self._wrap
         self._line.add(first, woke)
-        self._watch_transport(self.client.transport_state)
+        if self._watching:
+            self._watch_transport(self.client.transport_state)
         clock, heard = self._clock, self._heard
         if clock is not None or heard is not None:
             self._heard_at.update(first, (cur + self._offset_us) * 1e-6)
@@ -396,6 +398,7 @@ class JackOutput(_Port):
         With one period of latency, a note due when the transport starts is written on time
         only if it is handed over within that period: at 64 frames (1.33 ms) polling every
         2 ms made the first note leave one period late in most runs (bench/sync.py)."""
+        self._watching = True
         if self.transport_changed.wait(timeout):
             self.transport_changed.clear()
 
