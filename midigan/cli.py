@@ -270,12 +270,12 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
         check_channel(channel)
     pr = _steer(load_preset(preset), bpm=bpm, channel=channel, key=None if key == "auto" else key, scale=scale,
                 temperature=temperature, low=low, high=high, pedal=pedal)
-    seed, new_take = _take_seed(seed, quiet)
+    seed, takes = _take_seed(seed, quiet)
     # Ctrl-C or SIGTERM from here on only sets a flag: a signal during start-up ends the
     # command cleanly, and one during the release cannot cut it short.
     with StopOnSignals() as stop:
         reason, sent, port = _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates,
-                                   hear, new_take, port_name is None if wait is None else wait)
+                                   hear, takes, port_name is None if wait is None else wait)
         if not quiet:
             sys.stderr.write("\n")
             click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report(port)}", err=True)
@@ -306,19 +306,18 @@ def _steer(pr, **changes):
 
 
 def _take_seed(seed, quiet):
-    """(seed, new_take): without --seed, a new seed now and at each clock Start (printed, to replay it)."""
+    """(seed, (new_take, on_take)): without --seed, a new seed now and for each clock Start
+    (drawn while the take before plays; printed when its take begins, to replay it)."""
     def fresh():
         return int.from_bytes(os.urandom(4), "little") >> 1
 
-    if seed is not None:
-        return seed, None
-
-    def new_take():
-        s = fresh()
+    def on_take(s):
         if not quiet:
             click.echo(f"\nnew take: seed {s}", err=True)
-        return s
-    return fresh(), new_take
+
+    if seed is not None:
+        return seed, (None, None)
+    return fresh(), (fresh, on_take)
 
 
 def _listen_options(listen, mode, silence, answer_bars, thru, chords, key) -> dict | None:
@@ -396,7 +395,7 @@ def _wait_for_reader(port, stop, quiet) -> bool:
     return wait_for_reader(port, stop.is_set)
 
 
-def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates, hear, new_take, wait):
+def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates, hear, takes, wait):
     """Open the model, the output, the clock and the listener; play until stopped."""
     import contextlib
 
@@ -432,7 +431,7 @@ def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, can
             return getattr(stop, "reason", None) or "stopped", 0, port
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=_status_writer(quiet), stop_event=stop, candidates=candidates,
-                        new_take=new_take, source=source)
+                        new_take=takes[0], on_take=takes[1], source=source)
         return player.run(), player.sent, port
 
 

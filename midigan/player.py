@@ -46,7 +46,8 @@ class Player(Timeline):
                  bars: int | None = None, channel: int | None = None, sync=None,
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
                  status=None, stop_event: StopFlag | None = None, ahead: int = 3,
-                 realtime: bool = False, candidates: int | None = None, new_take=None, source=None):
+                 realtime: bool = False, candidates: int | None = None, new_take=None, on_take=None,
+                 source=None):
         self.port, self.preset, self.sync = port, preset, sync
         # A port that schedules (jackport.JackOutput) takes each message `lead` seconds
         # early with its due time, and writes it at that time itself: no spinning here.
@@ -67,7 +68,9 @@ class Player(Timeline):
         self.producer = (source.bind(self) if source is not None
                          else Producer(generator, preset, seed, ahead, candidates))
         self.seed, self.new_take = seed, new_take  # new_take() -> a seed for each new take (Start)
+        self.on_take = on_take  # on_take(seed): a Start began a new take with new_take()'s seed
         self._old_producers: list = []
+        self._standby = None  # the next take's producer, making its first phrases while this one plays
         self.taken = False  # a note of this producer's stream was played (or skipped)
         self._land = False  # the pending relocation must land a note on its beat (a locate)
         self._end_at: float | None = None  # when --bars ended (the due time of its end)
@@ -223,17 +226,29 @@ class Player(Timeline):
             return
         self.relocate_to, self._land = beat, land
 
+    def _prepare_next_take(self) -> None:
+        """Following a clock, start the next take's producer while this take plays: a Start then
+        finds its first phrases made (making them takes 30-45 ms with the default model, and the
+        take's first note was handed over that late)."""
+        if self.sync is None or self.listening or self._standby is not None:
+            return
+        old = self.producer
+        seed = self.new_take() if self.new_take is not None else self.seed
+        self._standby = Producer(old.generator, old.preset, seed, old.queue.maxsize, old.candidates).start()
+
     def _new_take(self) -> None:
         """Start from the top: the stream again from its seed (the same notes with the same
         seed), or from new_take()'s seed. Nothing to do before any note was played."""
         if not self.taken or self.listening:  # (listening: what is heard makes each take)
             return
-        if self.new_take is not None:
-            self.seed = self.new_take()
+        self._prepare_next_take()  # (made already, unless no note-on was sent in this take)
         old = self.producer
         old.stopped.set()
         self._old_producers.append(old)
-        self.producer = Producer(old.generator, old.preset, self.seed, old.queue.maxsize, old.candidates).start()
+        self.producer, self._standby = self._standby, None
+        if self.new_take is not None and self.on_take is not None:
+            self.on_take(self.producer.seed)
+        self.seed = self.producer.seed
         self.notes.clear()
         self.offset, self.taken = 0.0, False
 
@@ -350,7 +365,7 @@ class Player(Timeline):
                 if rt:
                     _leave_realtime()
                 self.producer.close()
-                for old in self._old_producers:
+                for old in self._old_producers + ([self._standby] if self._standby else []):
                     old.close()
                 sys.setswitchinterval(old_switch)
                 gc.unfreeze()
@@ -407,6 +422,7 @@ class Player(Timeline):
                 self.notes.popleft()
                 self.taken = True
                 self._note_on(note, on_beat, due)
+                self._prepare_next_take()
                 if self.sync is None and self.now() - due > 0.25:
                     # Far behind (the machine stalled): start the grid again
                     # here rather than firing a burst of stale notes.

@@ -156,13 +156,45 @@ def test_start_without_a_seed_begins_a_new_take_with_a_new_seed():
     script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
     t3 = t + 50 * dt + 0.5
     script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
-    seeds = []
+    seeds, told = [], []
     sync = FakeSync(clock, script, end=t3 + 50 * dt)
     p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0,
-               seed=5, new_take=lambda: seeds.append(100 + len(seeds)) or seeds[-1])
+               seed=5, new_take=lambda: seeds.append(100 + len(seeds)) or seeds[-1], on_take=told.append)
     sync.player = p
     p.run()
-    assert seeds == [100] and p.seed == 100  # the first Start keeps the first take's seed
+    # The first Start keeps the first take's seed; the second plays seed 100 and says so;
+    # 101 waits, drawn for a third take.
+    assert told == [100] and p.seed == 100 and seeds == [100, 101]
+
+
+def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
+    """A Start must not wait for the model: its first phrases were made during the take before
+    (with the default model they take 30-45 ms, and the first note was handed over that late)."""
+    import midigan.player as player_module
+
+    clock = Clock()
+    made = []
+
+    class Recorded(player_module.Producer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append((clock.t, self))
+
+    monkeypatch.setattr(player_module, "Producer", Recorded)
+    port = MemoryPort(clock.now)
+    dt = 60 / 120 / 24
+    t = clock.t + 0.1
+    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
+    t3 = t + 50 * dt + 0.5
+    script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
+    sync = FakeSync(clock, script, end=t3 + 50 * dt)
+    p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0, seed=7)
+    sync.player = p
+    p.run()
+    assert len(made) == 3  # the first take's, the second's, the third's (standing by)
+    (t1, first), (t2, second), _ = made
+    assert t1 < t and t <= t2 < t + 50 * dt  # the second take's was made during the first take
+    assert p.producer is second and second.seed == 7 and first.stopped.is_set()
 
 
 def test_locate_plays_a_note_on_the_located_downbeat():
