@@ -173,6 +173,16 @@ _SWITCH = sys.getswitchinterval()  # Python's own, restored when the last output
 _OPEN: set = set()  # the outputs open now, each wanting the GIL within its period
 
 
+def _thread_priority() -> int:
+    """The calling thread's SCHED_FIFO / SCHED_RR priority; 0 when it is not real-time."""
+    try:
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            return os.sched_getparam(0).sched_priority
+    except (AttributeError, OSError):
+        pass
+    return 0
+
+
 def _apply_switch() -> None:
     """The GIL switch interval: a quarter of the shortest open output's period (Python's own
     when none is open). See JackOutput._hand_over_gil."""
@@ -208,6 +218,7 @@ class JackOutput(_Port):
         self.transport_changed = threading.Event()
         self._transport_state = None
         self._watching = False  # only once a sync waits on it: no transport query per cycle otherwise
+        self.thread_priority = None  # the process thread's real-time priority (0: not real-time), once it ran
         try:
             with _quiet_stderr():
                 self.client = jack.Client(client_name, no_start_server=True)
@@ -331,6 +342,8 @@ class JackOutput(_Port):
 
     def _process(self, frames: int) -> None:
         woke = self.now()  # first: the line is drawn through when callbacks begin
+        if self.thread_priority is None:
+            self.thread_priority = _thread_priority()
         port = self.port
         port.clear_buffer()
         times = self._times()

@@ -54,7 +54,11 @@ class Player(Timeline):
         self._send_at = getattr(port, "send_at", None)
         self.lead = float(getattr(port, "lead", 0.0) or 0.0) if self._send_at else 0.0
         if self.lead:
-            spin, realtime = 0.0, False  # (nor a real-time thread: JACK's own one times the notes)
+            # JACK's own thread times the notes. But following a clock, a Start's first note is
+            # due at once and must be handed over within the port's one period: then this thread
+            # is real-time too, just below JACK's (_rt_priority). As a normal thread, with two busy
+            # loops beside it, that first note left up to 19 ms late (bench/sync.py, 64 frames).
+            spin, realtime = 0.0, realtime and sync is not None
         self.channel = check_channel(preset.channel if channel is None else channel) - 1
         Timeline.__init__(self, bpm if bpm is not None else preset.bpm, now, running=sync is None)
         if bars is not None and bars < 1:
@@ -353,7 +357,7 @@ class Player(Timeline):
             # collect() first: it costs ~7 ms before the first note.)
             gc.freeze()
             self.producer.start()
-            rt = self.realtime and _go_realtime()
+            rt = self.realtime and _go_realtime(self._rt_priority())
             if rt:
                 self.spin = min(self.spin, 0.0005)  # real-time wake-ups are punctual
             self._loop()
@@ -370,6 +374,13 @@ class Player(Timeline):
                 sys.setswitchinterval(old_switch)
                 gc.unfreeze()
         return self.stop_reason or getattr(self._stop, "reason", None) or "stopped"
+
+    def _rt_priority(self) -> int:
+        """The scheduler thread's SCHED_FIFO priority: 10; with a scheduling port, one below the
+        port's own thread (0, none, when that thread is not real-time: it must never wait on us)."""
+        if not self.lead:
+            return 10
+        return max(0, (getattr(self.port, "thread_priority", None) or 0) - 1)
 
     def _loop(self) -> None:
         if self.preset.program >= 0:  # the instrument: on a General MIDI synth, program 0 is a grand piano
@@ -429,12 +440,14 @@ class Player(Timeline):
                     self.anchor_beat, self.anchor_time = on_beat, self.now()
 
 
-def _go_realtime() -> bool:
-    """Best effort: SCHED_FIFO for the calling (scheduler) thread only, as JACK
+def _go_realtime(priority: int = 10) -> bool:
+    """Best effort: SCHED_FIFO at `priority` for the calling (scheduler) thread only, as JACK
     clients do, so a busy machine cannot make notes late. Most desktops refuse
-    it without an rtprio limit (audio group); then nothing changes."""
+    it without an rtprio limit (audio group); then nothing changes. Priority 0: not at all."""
+    if priority < 1:
+        return False
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return True
     except (AttributeError, OSError):
         return False

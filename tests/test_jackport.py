@@ -197,6 +197,39 @@ def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
     assert p.producer is second and second.seed == 7 and first.stopped.is_set()
 
 
+@pytest.mark.parametrize("port_priority, sync, want", [(30, True, [29]), (30, False, []), (0, True, [0]),
+                                                     (None, True, [0])])
+def test_the_scheduler_is_real_time_just_below_a_jack_thread_only_when_following(monkeypatch, port_priority,
+                                                                                  sync, want):
+    """With a scheduling port, a Start's first note is due at once: following a clock, the
+    scheduler thread goes real-time one priority below the port's own thread, and never when
+    that thread is not real-time (priority 0: _go_realtime does nothing) or nothing is followed."""
+    import midigan.player as player_module
+
+    asked = []
+    monkeypatch.setattr(player_module, "_go_realtime", lambda prio=10: asked.append(prio) or False)
+    clock = Clock()
+    port = SchedPort(clock.now)
+    port.thread_priority = port_priority
+    t = clock.t + 0.1
+    fake = FakeSync(clock, [(t, [0xFA])] + _ticks(t, 60 / 120 / 24, 24), end=t + 0.3) if sync else None
+    p = Player(port, FakeGen(), preset(step="1/16"), sync=fake, now=clock.now, sleep=clock.sleep,
+               realtime=True, bars=None if sync else 1)
+    if fake is not None:
+        fake.player = p
+    p.run()
+    assert asked == want
+
+
+def test_go_realtime_at_priority_0_changes_nothing():
+    import os
+
+    from midigan.player import _go_realtime
+
+    before = os.sched_getscheduler(0)
+    assert _go_realtime(0) is False and os.sched_getscheduler(0) == before
+
+
 def test_locate_plays_a_note_on_the_located_downbeat():
     clock = Clock()
     port = MemoryPort(clock.now)
@@ -445,6 +478,24 @@ def test_an_output_says_when_its_first_cycles_have_run(jack_server):
         assert 0 < out.settled_at - time.perf_counter() <= wait
         time.sleep(max(0.0, out.settled_at - time.perf_counter()))
         assert out._line.s is not None  # the callbacks have drawn the frame line by then
+    finally:
+        out.close()
+
+
+@jack_mark
+def test_an_output_knows_its_process_threads_priority(jack_server):
+    """Read in the process callback itself: the player's real-time priority is set below it."""
+    import os
+
+    from midigan.jackport import _thread_priority
+
+    _need_jack_client()
+    assert os.sched_getscheduler(0) != os.SCHED_OTHER or _thread_priority() == 0  # (this test's own thread)
+    out = JackOutput("t-prio", client_name="t-prio")
+    try:
+        time.sleep(max(0.0, out.settled_at - time.perf_counter()))
+        assert isinstance(out.thread_priority, int) and out.thread_priority >= 0
+        assert (out.thread_priority > 0) == bool(out.client.realtime)  # JACK says whether it is real-time
     finally:
         out.close()
 
