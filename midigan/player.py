@@ -75,6 +75,7 @@ class Player(Timeline):
         self.on_take = on_take  # on_take(seed): a Start began a new take with new_take()'s seed
         self._old_producers: list = []
         self._standby = None  # the next take's producer, making its first phrases while this one plays
+        self._standby_first = None  # its first phrase, taken off its queue ahead (_take_ahead)
         self.taken = False  # a note of this producer's stream was played (or skipped)
         self._land = False  # the pending relocation must land a note on its beat (a locate)
         self._end_at: float | None = None  # when --bars ended (the due time of its end)
@@ -240,6 +241,16 @@ class Player(Timeline):
         seed = self.new_take() if self.new_take is not None else self.seed
         self._standby = Producer(old.generator, old.preset, seed, old.queue.maxsize, old.candidates).start()
 
+    def _take_ahead(self) -> None:
+        """Following a clock: hold the first phrase of this take (while stopped) and of the next
+        one, taken off their producers' queues ahead, so a Start wakes no producer thread before
+        its first note leaves (a producer thread set to work then competes for the GIL with
+        the hand-over of that note, which must leave within a period)."""
+        if not self.notes and not self.listening:
+            self.notes.extend(self.producer.get(timeout=0) or ())
+        if self._standby is not None and self._standby_first is None:
+            self._standby_first = self._standby.get(timeout=0)
+
     def _new_take(self) -> None:
         """Start from the top: the stream again from its seed (the same notes with the same
         seed), or from new_take()'s seed. Nothing to do before any note was played."""
@@ -250,10 +261,12 @@ class Player(Timeline):
         old.stopped.set()
         self._old_producers.append(old)
         self.producer, self._standby = self._standby, None
+        first, self._standby_first = self._standby_first, None
         if self.new_take is not None and self.on_take is not None:
             self.on_take(self.producer.seed)
         self.seed = self.producer.seed
         self.notes.clear()
+        self.notes.extend(first or ())
         self.offset, self.taken = 0.0, False
 
     # ------------------------------------------------------------------ clock follow
@@ -397,6 +410,7 @@ class Player(Timeline):
                 self._handle_sync()
                 if not self.running or not self.synced:
                     self._show_status()
+                    self._take_ahead()
                     self._idle()
                     continue
             note = self._next_note()
@@ -434,6 +448,7 @@ class Player(Timeline):
                 self.taken = True
                 self._note_on(note, on_beat, due)
                 self._prepare_next_take()
+                self._take_ahead()
                 if self.sync is None and self.now() - due > 0.25:
                     # Far behind (the machine stalled): start the grid again
                     # here rather than firing a burst of stale notes.

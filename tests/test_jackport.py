@@ -197,6 +197,41 @@ def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
     assert p.producer is second and second.seed == 7 and first.stopped.is_set()
 
 
+def test_a_start_finds_its_first_phrase_already_taken_off_the_producer():
+    """Taking a phrase off a producer's queue sets its thread to work on the next; at a Start
+    that thread would compete for the GIL with the first note, which must leave within a
+    period. So the take's first phrase is held while stopped, the next take's while playing."""
+    seen = []
+
+    class Watching(FakeSync):
+        def take(self):
+            out = super().take()
+            if any(m[0] == 0xFA for _t, m in out):
+                seen.append((len(self.player.notes), self.player._standby_first is not None))
+            return out
+
+    clock = Clock()
+    port = MemoryPort(clock.now)
+    dt = 60 / 120 / 24
+    t = clock.t + 1.0
+    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
+    t3 = t + 50 * dt + 1.0
+    script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
+    sync = Watching(clock, script, end=t3 + 50 * dt)
+    p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0, seed=3)
+    sync.player = p
+    real_wait = sync.wait
+
+    def wait(timeout):  # (the producers are threads: give them real time to make their phrases)
+        time.sleep(0.005)
+        real_wait(timeout)
+
+    sync.wait = wait
+    p.run()
+    assert seen[0][0] > 0  # first Start: this take's first phrase held
+    assert seen[1][1]  # second Start: the next take's first phrase held, ready to swap in
+
+
 @pytest.mark.parametrize("port_priority, sync, want", [(30, True, [29]), (30, False, []), (0, True, [0]),
                                                      (None, True, [0])])
 def test_the_scheduler_is_real_time_just_below_a_jack_thread_only_when_following(monkeypatch, port_priority,
