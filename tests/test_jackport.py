@@ -127,6 +127,16 @@ def _ticks(t0, dt, n, first=0):
     return [(t0 + (first + i) * dt, [0xF8]) for i in range(n)]
 
 
+def _two_takes(t0, wait=0.1):
+    """A clock's script: Start at t0 + wait, two beats, Stop, and after `wait` more a Start and two
+    beats again (120 BPM). Returns (script, first Start, second Start, end)."""
+    dt = 60 / 120 / 24
+    t = t0 + wait
+    t3 = t + 50 * dt + wait
+    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])] + [(t3, [0xFA])] + _ticks(t3, dt, 48)
+    return script, t, t3, t3 + 50 * dt
+
+
 def test_start_replays_the_same_notes_with_a_fixed_seed():
     clock = Clock()
     port = MemoryPort(clock.now)
@@ -151,13 +161,9 @@ def test_start_replays_the_same_notes_with_a_fixed_seed():
 def test_start_without_a_seed_begins_a_new_take_with_a_new_seed():
     clock = Clock()
     port = MemoryPort(clock.now)
-    dt = 60 / 120 / 24
-    t = clock.t + 0.1
-    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
-    t3 = t + 50 * dt + 0.5
-    script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
+    script, _, _, end = _two_takes(clock.t)
     seeds, told = [], []
-    sync = FakeSync(clock, script, end=t3 + 50 * dt)
+    sync = FakeSync(clock, script, end=end)
     p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0,
                seed=5, new_take=lambda: seeds.append(100 + len(seeds)) or seeds[-1], on_take=told.append)
     sync.player = p
@@ -182,18 +188,14 @@ def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
 
     monkeypatch.setattr(player_module, "Producer", Recorded)
     port = MemoryPort(clock.now)
-    dt = 60 / 120 / 24
-    t = clock.t + 0.1
-    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
-    t3 = t + 50 * dt + 0.5
-    script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
-    sync = FakeSync(clock, script, end=t3 + 50 * dt)
+    script, t, t3, end = _two_takes(clock.t)
+    sync = FakeSync(clock, script, end=end)
     p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0, seed=7)
     sync.player = p
     p.run()
     assert len(made) == 3  # the first take's, the second's, the third's (standing by)
     (t1, first), (t2, second), _ = made
-    assert t1 < t and t <= t2 < t + 50 * dt  # the second take's was made during the first take
+    assert t1 < t <= t2 < t3  # the second take's was made during the first, before its Start
     assert p.producer is second and second.seed == 7 and first.stopped.is_set()
 
 
@@ -212,12 +214,8 @@ def test_a_start_finds_its_first_phrase_already_taken_off_the_producer():
 
     clock = Clock()
     port = MemoryPort(clock.now)
-    dt = 60 / 120 / 24
-    t = clock.t + 1.0
-    script = [(t, [0xFA])] + _ticks(t, dt, 48) + [(t + 50 * dt, [0xFC])]
-    t3 = t + 50 * dt + 1.0
-    script += [(t3, [0xFA])] + _ticks(t3, dt, 48)
-    sync = Watching(clock, script, end=t3 + 50 * dt)
+    script, _, _, end = _two_takes(clock.t, wait=1.0)
+    sync = Watching(clock, script, end=end)
     p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0, seed=3)
     sync.player = p
     real_wait = sync.wait

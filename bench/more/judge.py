@@ -50,17 +50,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # bench/: torch_lines
 
 from midigan import events as ev  # noqa: E402
-from midigan import features  # noqa: E402
 from midigan.corpus import load_corpus  # noqa: E402
 from midigan.evaluate import WINDOW, real_material  # noqa: E402
-from midigan.judge import neural_c2st  # noqa: E402
-from midigan.metrics import feature_c2st  # noqa: E402
 from midigan.music import N_PITCHES  # noqa: E402
-from midigan.training.checkpoint import load_checkpoint  # noqa: E402
-from midigan.training.config import Config, make_config  # noqa: E402
-from midigan.training.model import NEG, build, chord_rule  # noqa: E402
+from midigan.training.model import NEG, chord_rule  # noqa: E402
+from torch_lines import judge_lines, load_generator  # noqa: E402
 
 START = torch.tensor([ev.START[a] for a in ev.ATTRS])
 
@@ -127,26 +124,17 @@ def main() -> None:
     val = load_corpus(args.reference).split("validation")
     print(f"validation windows: top lift {top_lift(real_material('v', 'reference', val, args.count, np.random.default_rng(0)).notes):.1f}")
     for run in args.runs:
-        ck = load_checkpoint(Path(run) / "checkpoint.pt")
-        cfg = make_config(ck["config"], Config())
-        G, _ = build(cfg)
-        G.load_state_dict(ck["best_generator"])
-        G.eval()
+        G, cfg, ck = load_generator(run)
         print(f"{run}: more {getattr(cfg, 'more', 0)}, best validation NLL {ck['best_nll']:.4f}")
         rows = []
         for seed in range(3):
             ref = real_material("v", "reference", val, args.count, np.random.default_rng(seed))
             e = sample(G, cfg, args.count, WINDOW, 1000 + seed, temps)
             notes = ev.to_notes(e, np.cumsum(e[..., 0], axis=1), ck["tables"], np.random.default_rng(seed))
-            groups = np.arange(len(notes))
-            timed = neural_c2st(notes, ref.notes, groups, ref.groups, timed=True, seed=seed)["accuracy"]
-            pitch = neural_c2st(notes[..., 0].astype(np.int64), ref.notes[..., 0].astype(np.int64), groups,
-                                ref.groups, timed=False, seed=seed)["accuracy"]
-            fam = [feature_c2st(fn(notes)[0], fn(ref.notes)[0], groups, ref.groups, seed=seed)
-                   for fn in (features.rhythm_features, features.dynamics_features)]
-            rows.append([timed, pitch, *fam, top_lift(notes)])
-            print(f"  seed {seed}: timed {timed:.3f}  pitch {pitch:.3f}  rhythm {fam[0]:.3f}  "
-                  f"dynamics {fam[1]:.3f}  top lift {rows[-1][-1]:.1f}")
+            timed, pitch, rhythm, dynamics = judge_lines(notes, ref, seed)
+            rows.append([timed, pitch, rhythm, dynamics, top_lift(notes)])
+            print(f"  seed {seed}: timed {timed:.3f}  pitch {pitch:.3f}  rhythm {rhythm:.3f}  "
+                  f"dynamics {dynamics:.3f}  top lift {rows[-1][-1]:.1f}")
         m = np.mean(rows, 0)
         print(f"  mean:   timed {m[0]:.3f}  pitch {m[1]:.3f}  rhythm {m[2]:.3f}  dynamics {m[3]:.3f}  "
               f"top lift {m[4]:.1f}")
