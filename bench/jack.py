@@ -9,7 +9,10 @@ JACK-Client backend (midigan/jackport.py) and with python-rtmidi's JACK port
 (MIDIGAN_JACK_BACKEND=rtmidi), each recorded by `jack_midi_dump -a` (frame stamps
 counted by the recorder's own process cycles). Prints the note-on error against the
 grid, in ms: p50 / p99 / max of |frame - (f0 + k * step)|, f0 the median offset, the
-nominal 48 kHz rate (no fitted slope), and the load average at that moment.
+nominal 48 kHz rate (no fitted slope), and the load average at that moment. The median
+offset is not reported: the recorder's absolute frames sat a constant 1,000-8,700 frames off the
+frame count the other clients read (dummy server, nineteenth session), so the latency itself
+(one period, by design) is not measured here.
 Figures only; no asserts. Needs jackd and jack_midi_dump (Debian: jackd2 jack-tools).
 """
 from __future__ import annotations
