@@ -115,3 +115,17 @@ def test_python_dash_m():
     import sys
     r = subprocess.run([sys.executable, "-m", "midigan", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "generate" in r.stdout
+
+
+def test_take_seeds_a_fixed_seed_replays_without_one_each_take_is_drawn_ahead_and_told(capsys):
+    from midigan.cli import _take_seed
+
+    assert _take_seed(7, quiet=False) == (7, (None, None))
+    seed, (new_take, on_take) = _take_seed(None, quiet=False)
+    drawn = {seed, new_take(), new_take()}
+    assert len(drawn) == 3 and all(isinstance(s, int) and s >= 0 for s in drawn)
+    assert capsys.readouterr().err == ""  # drawn ahead, in silence
+    on_take(1234)
+    assert "new take: seed 1234" in capsys.readouterr().err
+    _take_seed(None, quiet=True)[1][1](5)
+    assert capsys.readouterr().err == ""
