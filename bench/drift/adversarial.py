@@ -42,7 +42,7 @@ from midigan.corpus import load_corpus  # noqa: E402
 from midigan.music import N_PITCHES  # noqa: E402
 from midigan.training.checkpoint import save_checkpoint  # noqa: E402
 from midigan.training.data import EventWindows  # noqa: E402
-from midigan.training.model import NEG, chord_rule  # noqa: E402
+from midigan.training.model import NEG, build, chord_rule  # noqa: E402
 from midigan.training.train import PREFIX, _nll, _val_nll  # noqa: E402
 from torch_lines import load_generator  # noqa: E402
 
@@ -75,10 +75,9 @@ def lines(G, cfg, e, pos, tau, g):
                        z[:, None]], -1)
         y, (h, c) = G.lstm(x, (h, c))
         y = G.drop(y[:, 0])
-        s_logits = G.step_head(y)
-        s_logits = s_logits + torch.stack([(prev_pitch == N_PITCHES - 1).float() * NEG] +
-                                          [torch.zeros_like(prev_pitch, dtype=torch.float)] * (ev.SIZES["step"] - 1), -1)
-        step, step_hot = straight_through(s_logits, tau, g)
+        top = torch.zeros(len(y), ev.SIZES["step"])
+        top[:, 0] = (prev_pitch == N_PITCHES - 1).float() * NEG  # nothing above the top key: no chord
+        step, step_hot = straight_through(G.step_head(y) + top, tau, g)
         u = torch.tanh(y + step_hot @ G.with_step.weight + G.with_pos((p + step) % ev.BAR_STEPS))
         pitch, pitch_hot = straight_through(G.pitch_head(u) + chord_rule(step, prev_pitch), tau, g)
         v = torch.tanh(u + pitch_hot @ G.with_pitch.weight)
@@ -110,8 +109,6 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(2)
     G, cfg, ck = load_generator(a.run)
-    from midigan.training.model import build
-
     _, D = build(cfg)
     D.load_state_dict(ck["discriminator"])
     corpus = load_corpus(a.reference, splits=("train", "validation"))
