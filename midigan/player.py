@@ -74,7 +74,7 @@ class Player(Timeline):
         self.seed, self.new_take = seed, new_take  # new_take() -> a seed for each new take (Start)
         self.on_take = on_take  # on_take(seed): a Start began a new take with new_take()'s seed
         self._old_producers: list = []
-        self._standby = None  # the next take's producer, making its first phrases while this one plays
+        self._standby = None  # the next take's producer, making its first phrases while the clock is stopped
         self._standby_first = None  # its first phrase, taken off its queue ahead (_take_ahead)
         self.taken = False  # a note of this producer's stream was played (or skipped)
         self._land = False  # the pending relocation must land a note on its beat (a locate)
@@ -232,17 +232,19 @@ class Player(Timeline):
         self.relocate_to, self._land = beat, land
 
     def _prepare_next_take(self) -> None:
-        """Following a clock, start the next take's producer while this take plays: a Start then
-        finds its first phrases made (making them takes 30-45 ms with the default model, and the
-        take's first note was handed over that late)."""
-        if self.sync is None or self.listening or self._standby is not None:
+        """Following a clock, once a take has played and the clock stopped, start the next take's
+        producer: a Start then finds its first phrases made (making them takes 30-45 ms with the
+        default model, and the take's first note was handed over that late). Not while the take
+        plays: its work then made the take's first note arrive ~45 ms late in half of the runs
+        of tests/test_live_jack.py::test_follows_midi_clock_over_jack."""
+        if self.sync is None or self.listening or self._standby is not None or not self.taken:
             return
         old = self.producer
         seed = self.new_take() if self.new_take is not None else self.seed
         self._standby = Producer(old.generator, old.preset, seed, old.queue.maxsize, old.candidates).start()
 
     def _take_ahead(self) -> None:
-        """Following a clock: hold the first phrase of this take (while stopped) and of the next
+        """Following a clock, while stopped: hold the first phrase of this take and of the next
         one, taken off their producers' queues ahead, so a Start wakes no producer thread before
         its first note leaves (a producer thread set to work then competes for the GIL with
         the hand-over of that note, which must leave within a period)."""
@@ -258,7 +260,7 @@ class Player(Timeline):
         seed), or from new_take()'s seed. Nothing to do before any note was played."""
         if not self.taken or self.listening:  # (listening: what is heard makes each take)
             return
-        self._prepare_next_take()  # (made already, unless no note-on was sent in this take)
+        self._prepare_next_take()  # (made already, unless the clock jumped back without a stop)
         old = self.producer
         old.stopped.set()
         self._old_producers.append(old)
@@ -412,6 +414,7 @@ class Player(Timeline):
                 self._handle_sync()
                 if not self.running or not self.synced:
                     self._show_status()
+                    self._prepare_next_take()
                     self._take_ahead()
                     self._idle()
                     continue
@@ -449,8 +452,6 @@ class Player(Timeline):
                 self.notes.popleft()
                 self.taken = True
                 self._note_on(note, on_beat, due)
-                self._prepare_next_take()
-                self._take_ahead()
                 if self.sync is None and self.now() - due > 0.25:
                     # Far behind (the machine stalled): start the grid again
                     # here rather than firing a burst of stale notes.

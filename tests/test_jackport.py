@@ -168,13 +168,12 @@ def test_start_without_a_seed_begins_a_new_take_with_a_new_seed():
                seed=5, new_take=lambda: seeds.append(100 + len(seeds)) or seeds[-1], on_take=told.append)
     sync.player = p
     p.run()
-    # The first Start keeps the first take's seed; the second plays seed 100 and says so;
-    # 101 waits, drawn for a third take.
-    assert told == [100] and p.seed == 100 and seeds == [100, 101]
+    # The first Start keeps the first take's seed; the second plays seed 100 (drawn at the Stop) and says so.
+    assert told == [100] and p.seed == 100 and seeds == [100]
 
 
-def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
-    """A Start must not wait for the model: its first phrases were made during the take before
+def test_the_next_take_is_made_once_the_clock_stops(monkeypatch):
+    """A Start must not wait for the model: its first phrases were made after the Stop before it
     (with the default model they take 30-45 ms, and the first note was handed over that late)."""
     import midigan.player as player_module
 
@@ -189,20 +188,21 @@ def test_the_next_take_is_made_while_this_one_plays(monkeypatch):
     monkeypatch.setattr(player_module, "Producer", Recorded)
     port = MemoryPort(clock.now)
     script, t, t3, end = _two_takes(clock.t)
+    stop = next(w for w, m in script if m == [0xFC])
     sync = FakeSync(clock, script, end=end)
     p = Player(port, FakeGen(), preset(step="1/16"), sync=sync, now=clock.now, sleep=clock.sleep, spin=0, seed=7)
     sync.player = p
     p.run()
-    assert len(made) == 3  # the first take's, the second's, the third's (standing by)
-    (t1, first), (t2, second), _ = made
-    assert t1 < t <= t2 < t3  # the second take's was made during the first, before its Start
+    assert len(made) == 2  # the first take's and the second's (no Stop after it: no third)
+    (t1, first), (t2, second) = made
+    assert t1 < t and stop <= t2 < t3  # the second take's was made after the Stop, before its Start
     assert p.producer is second and second.seed == 7 and first.stopped.is_set()
 
 
 def test_a_start_finds_its_first_phrase_already_taken_off_the_producer():
     """Taking a phrase off a producer's queue sets its thread to work on the next; at a Start
     that thread would compete for the GIL with the first note, which must leave within a
-    period. So the take's first phrase is held while stopped, the next take's while playing."""
+    period. So while the clock is stopped both the take's first phrase and the next take's are held."""
     seen = []
 
     class Watching(FakeSync):
