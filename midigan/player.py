@@ -394,10 +394,12 @@ class Player(Timeline):
 
     def _rt_priority(self) -> int:
         """The scheduler thread's SCHED_FIFO priority: 10; with a scheduling port, one below the
-        port's own thread (0, none, when that thread is not real-time: it must never wait on us)."""
-        if not self.lead:
-            return 10
-        return max(0, (getattr(self.port, "thread_priority", None) or 0) - 1)
+        port's own thread (0, none, when that thread is not real-time: it must never wait on us);
+        on python-rtmidi's JACK port, 1, below any JACK client's process thread (JACK's default is
+        5 here: at 10 this thread could hold up every client's cycle on a busy core)."""
+        if self.lead:
+            return max(0, (getattr(self.port, "thread_priority", None) or 0) - 1)
+        return 1 if getattr(self.port, "api", None) == "jack" else 10
 
     def _loop(self) -> None:
         if self.preset.program >= 0:  # the instrument: on a General MIDI synth, program 0 is a grand piano

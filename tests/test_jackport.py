@@ -254,6 +254,20 @@ def test_the_scheduler_is_real_time_just_below_a_jack_thread_only_when_following
     assert asked == want
 
 
+@pytest.mark.parametrize("api, want", [("jack", [1]), ("alsa", [10])])
+def test_on_rtmidis_jack_port_the_scheduler_stays_below_jacks_threads(monkeypatch, api, want):
+    import midigan.player as player_module
+
+    asked = []
+    monkeypatch.setattr(player_module, "_go_realtime", lambda prio=10: asked.append(prio) or False)
+    clock = Clock()
+    port = MemoryPort(clock.now)
+    port.api = api
+    Player(port, FakeGen(), preset(step="1/16"), now=clock.now, sleep=clock.sleep, spin=0, realtime=True,
+           bars=1).run()
+    assert asked == want
+
+
 def test_go_realtime_at_priority_0_changes_nothing():
     import os
 
