@@ -386,6 +386,16 @@ def _open_clock(sync, pr, port, client, stack):
     return stack.enter_context(open_input(sync, api=port.api, exclude=(f"{client}:",)))  # never our own output
 
 
+def _stop_hold(sync, clock, port) -> float:
+    """Seconds each note waits after its tick: following MIDI clock on a port that sends at once,
+    so that a Stop in a note's tick's place keeps it from sounding (player.HOLD_FOR_STOP); 0 for
+    a scheduling port (it drops such a note itself) and for JACK transport and Link."""
+    from .player import HOLD_FOR_STOP
+
+    midi_clock = clock is not None and sync.lower() not in ("jack", "link")
+    return HOLD_FOR_STOP if midi_clock and not hasattr(port, "send_at") else 0.0
+
+
 def _wait_for_reader(port, stop, quiet) -> bool:
     """--wait: hold until something reads the port (saying so); False if stopped meanwhile."""
     from .ports import wait_for_reader
@@ -415,9 +425,10 @@ def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, can
             click.echo("notice: JACK-Client is not installed (pip install 'midigan[jack]'): python-rtmidi's "
                        "JACK port moves each note by up to one period", err=True)
         clock = _open_clock(sync, pr, port, client, stack)
+        hold = _stop_hold(sync, clock, port)
         if not quiet:
             latency = (f", latency {port.latency * 1e3:.2f} ms ({port.period} frames)"
-                       if hasattr(port, "latency") else "")
+                       if hasattr(port, "latency") else f", latency {hold * 1e3:g} ms" if hold else "")
             click.echo(f"playing {pr.name} on {port.name!r} ({port.api}{latency}), seed {seed}"
                        + (f", following clock from {clock.name!r}" if clock else f", {pr.bpm:g} BPM")
                        + "; Ctrl-C stops", err=True)
@@ -431,7 +442,7 @@ def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, can
             return getattr(stop, "reason", None) or "stopped", 0, port
         player = Player(port, gen, pr, seed=seed, bars=bars, sync=clock, realtime=True,
                         status=_status_writer(quiet), stop_event=stop, candidates=candidates,
-                        new_take=takes[0], on_take=takes[1], source=source)
+                        new_take=takes[0], on_take=takes[1], source=source, hold=hold)
         return player.run(), player.sent, port
 
 

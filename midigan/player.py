@@ -30,6 +30,12 @@ from .timeline import Timeline
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 
 
+# Player(hold=...) following MIDI clock on a port that sends at once (python-rtmidi): a Stop
+# arrives in the place of a tick, a few ms after the tick's predicted time (1-4 ms measured
+# with python-rtmidi's JACK port); a note held this long after its tick sees the Stop first.
+HOLD_FOR_STOP = 0.005
+
+
 def _lcm(a: Fraction, b: Fraction) -> Fraction:
     return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
 
@@ -47,8 +53,16 @@ class Player(Timeline):
                  now=time.perf_counter, sleep=time.sleep, spin: float = 0.0015,
                  status=None, stop_event: StopFlag | None = None, ahead: int = 3,
                  realtime: bool = False, candidates: int | None = None, new_take=None, on_take=None,
-                 source=None):
+                 source=None, hold: float = 0.0):
         self.port, self.preset, self.sync = port, preset, sync
+        # hold: every event leaves this long after its due time (a constant latency). Following
+        # MIDI clock on a port that sends at once, a note is due on the tick it falls on, which
+        # is predicted; when Stop comes in that tick's place, the note would already have gone
+        # and sound for the milliseconds until the Stop (a blip). Held HOLD_FOR_STOP, it waits,
+        # sees the Stop, and is never sent.
+        if hold < 0:
+            raise ValueError(f"hold must be 0 or more seconds, got {hold}")
+        self.hold = float(hold)
         # A port that schedules (jackport.JackOutput) takes each message `lead` seconds
         # early with its due time, and writes it at that time itself: no spinning here.
         self._send_at = getattr(port, "send_at", None)
@@ -438,7 +452,7 @@ class Player(Timeline):
             if beat == math.inf:
                 self._idle()
                 continue
-            due = self.time_at(beat)
+            due = self.time_at(beat) + self.hold
             if not self._wait_until(due - self.lead) or self._stop.is_set():
                 continue  # (the loop ends on a stop: no new note after one)
             self.last_due = due  # benches compare each send with its due time

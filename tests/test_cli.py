@@ -129,3 +129,18 @@ def test_take_seeds_a_fixed_seed_replays_without_one_each_take_is_drawn_ahead_an
     assert "new take: seed 1234" in capsys.readouterr().err
     _take_seed(None, quiet=True)[1][1](5)
     assert capsys.readouterr().err == ""
+
+
+def test_notes_wait_after_their_tick_only_following_midi_clock_on_a_port_that_sends_at_once():
+    from midigan.cli import _stop_hold
+    from midigan.player import HOLD_FOR_STOP
+    from midigan.ports import MemoryPort
+
+    class Scheduling(MemoryPort):
+        def send_at(self, msg, due):
+            self.send(msg)
+    clock = object()
+    assert _stop_hold("DAW clock out", clock, MemoryPort()) == HOLD_FOR_STOP > 0
+    assert _stop_hold("DAW clock out", clock, Scheduling()) == 0.0  # it drops such a note itself
+    assert _stop_hold("jack", clock, MemoryPort()) == _stop_hold("Link", clock, MemoryPort()) == 0.0
+    assert _stop_hold(None, None, MemoryPort()) == 0.0

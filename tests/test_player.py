@@ -9,7 +9,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from midigan.player import Player
+from midigan.player import HOLD_FOR_STOP, Player
 from midigan.stopping import StopOnSignals
 from midigan.ports import MemoryPort, PortNotFound, check_channel, open_output, resolve_api
 from midigan.presets import load_preset, override
@@ -388,6 +388,33 @@ def test_clock_stop_releases_and_continue_resumes():
     # ... with the music that was next, not something new.
     assert [m[1] for tt, m in msgs if tt > t[100] - T0 and m[0] == 0x90][0] == 67
     assert_released(port)
+
+
+@pytest.mark.parametrize("hold", [0.0, HOLD_FOR_STOP])
+def test_a_stop_in_place_of_a_notes_tick_sends_no_note_when_held(hold):
+    """Stop comes 2 ms after the predicted time of tick 42, which carries a note (pitch 67).
+    Sent at once (hold 0) the note leaves on its predicted tick and blips until the Stop; held,
+    it waits, sees the Stop and is never sent, and Continue plays it on its beat. Held or not,
+    every other note leaves `hold` after its tick."""
+    dt = 60 / 120 / 24
+    t = [T0 + 0.01 + i * dt for i in range(120)]
+    stop_at = t[42] + 0.002
+    script = [(T0, [0xFA])] + [(x, [0xF8]) for x in t[:42]] + [(stop_at, [0xFC])]
+    script += [(t[80] - 0.001, [0xFB])] + [(x, [0xF8]) for x in t[80:120]]
+    p, port, _, _ = make_sync(script, end=t[119] + 0.001, hold=hold)
+    p.run()
+    played = ons(port)
+    before = [(tt, k) for tt, k in played if tt < stop_at - T0 + 1e-9]
+    assert [k for _, k in before] == list(range(60, 67 + (hold == 0)))
+    for i, (tt, _k) in enumerate(before[:7]):
+        assert tt == pytest.approx(t[6 * i] - T0 + hold, abs=1e-9)
+    after = [(tt, k) for tt, k in played if tt > stop_at - T0]
+    # Continue resumes at tick 42: held, the note never sent plays there (the first tick after
+    # Continue); sent, it is gone and the next sixteenth (tick 48) comes first.
+    assert after[0] == (pytest.approx(t[80 if hold else 86] - T0 + hold, abs=1e-9), 67 if hold else 61)
+    assert_released(port)
+    with pytest.raises(ValueError, match="hold"):
+        make(hold=-0.001)
 
 
 def test_one_late_clock_tick_moves_notes_only_a_little():
