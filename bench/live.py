@@ -10,7 +10,8 @@ Prints figures only (no asserts):
 4. MIDI clock follow: a JACK client sends 0xF8 at exact frames (steady 100 and 140 BPM, and
    100 -> 140 BPM) into midigan's JACK clock input (frame-stamped, as `play --api jack --sync`
    reads it); the followed tempo (timeline.Timeline) after one bar, and the ticks it takes to
-   come within 0.1 BPM of a new tempo.
+   come within 0.1 BPM of a new tempo;
+5. a Stop sent in the place of a note's tick: in how many runs a note still went out with it.
 With --all, the whole live picture in one run, each part from its own script (so each can also
 run alone): bench/jack.py (onset error into jack_midi_dump at periods 64, 256 and 1024,
 JACK-Client and rtmidi side by side), bench/sync.py (JACK transport and Link follow errors,
@@ -366,6 +367,65 @@ def follow(backend, ticks, state) -> list[float]:
     return bpms
 
 
+def stop_on_tick(model, runs=4):
+    """Section 5: a JACK client sends MIDI clock (120 BPM, frame-exact), Start, and Stop in the
+    place of a tick that carries a note (a preset of sixteenths); `midigan play --sync` follows it
+    into the recorder, which also hears the clock sender. Counts the runs in which a note-on
+    arrived with or after the Stop (the stop blip: a note on the tick the Stop replaced)."""
+    import signal
+
+    import jack
+
+    preset = Path(tempfile.mkdtemp()) / "sixteenths.toml"
+    preset.write_text('timing = "preset"\nbpm = 120.0\nstep = "1/16"\ngate = 0.9\nchords = false\n')
+    for backend in ("JACK-Client", "rtmidi"):
+        blips, played = 0, []
+        for _ in range(runs):
+            sender = jack.Client("bench-stop")
+            out = sender.midi_outports.register("out")
+            tick = sender.samplerate * 60 / (24 * 120)
+            stop_tick = 24 * 4 + 6 * 3  # a sixteenth one bar and three sixteenths in
+            plan = [(0, b"\xfa")] + [(round(i * tick), b"\xf8") for i in range(stop_tick)]
+            plan.append((round(stop_tick * tick), b"\xfc"))
+            state = {"frame": 0, "i": 0, "go": False}
+
+            def process(frames, out=out, plan=plan, state=state):
+                out.clear_buffer()
+                if not state["go"]:
+                    return
+                f0 = state["frame"]
+                while state["i"] < len(plan) and plan[state["i"]][0] < f0 + frames:
+                    out.write_midi_event(plan[state["i"]][0] - f0, plan[state["i"]][1])
+                    state["i"] += 1
+                state["frame"] += frames
+            sender.set_process_callback(process)
+            sender.activate()
+            rec = Recorder("bench-stop-rec")
+            rec.m.ignore_types(sysex=True, timing=False, active_sense=True)
+            sender.connect("bench-stop:out", rec.port)
+            env = dict(os.environ, MIDIGAN_JACK_BACKEND="rtmidi") if backend == "rtmidi" else None
+            proc = subprocess.Popen([sys.executable, "-m", "midigan", "play", "--api", "jack", "--port", rec.port,
+                                     "--sync", "bench-stop:out", "--preset", str(preset), "--seed", "1",
+                                     "--quiet", "--model", str(model)], cwd=str(ROOT), env=env)
+            try:
+                time.sleep(2.0)  # loaded and waiting for the clock
+                state["go"] = True
+                time.sleep(stop_tick * tick / sender.samplerate + 0.5)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(10)
+                time.sleep(0.05)
+                rec.close()
+                sender.deactivate()
+                sender.close()
+            stop = next((t for t, m, _w in rec.events if m[0] == 0xFC), None)
+            ons = [t for t, m, _w in rec.events if m[0] == 0x90 and m[2] > 0]
+            played.append(len(ons))
+            blips += stop is not None and any(t >= stop - 0.5 * 60 / (24 * 120) for t in ons)
+        print(f"  {backend:<11} Stop in place of a note's tick: a note sent at the Stop in {blips} of {runs} runs "
+              f"(note-ons in all: {' / '.join(map(str, played))}; load {os.getloadavg()[0]:.1f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -400,6 +460,9 @@ def main():
             first_note(model)
         print("MIDI clock follow (JACK-Client input, frame-stamped; rtmidi's, stamped on arrival):")
         clock_follow()
+        if model is not None:
+            print("Stop on a note's tick (midigan play --sync, sixteenths at 120 BPM):")
+            stop_on_tick(model)
     finally:
         jackd.terminate()
         jackd.wait(5)
