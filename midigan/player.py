@@ -30,9 +30,10 @@ from .timeline import Timeline
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 
 
-# Player(hold=...) following MIDI clock on a port that sends at once (python-rtmidi): a Stop
-# arrives in the place of a tick, a few ms after the tick's predicted time (1-4 ms measured
-# with python-rtmidi's JACK port); a note held this long after its tick sees the Stop first.
+# Player(hold=...) following MIDI clock on a port that sends at once (python-rtmidi): a note is
+# due on its tick's predicted time, so when Stop comes in that tick's place (1-4 ms after it,
+# measured with python-rtmidi's JACK port) the note has gone and sounds until the Stop (a blip).
+# Held this long after its tick, it sees the Stop first and is never sent.
 HOLD_FOR_STOP = 0.005
 
 
@@ -55,11 +56,8 @@ class Player(Timeline):
                  realtime: bool = False, candidates: int | None = None, new_take=None, on_take=None,
                  source=None, hold: float = 0.0):
         self.port, self.preset, self.sync = port, preset, sync
-        # hold: every event leaves this long after its due time (a constant latency). Following
-        # MIDI clock on a port that sends at once, a note is due on the tick it falls on, which
-        # is predicted; when Stop comes in that tick's place, the note would already have gone
-        # and sound for the milliseconds until the Stop (a blip). Held HOLD_FOR_STOP, it waits,
-        # sees the Stop, and is never sent.
+        # hold: every event leaves this long after its due time, a constant latency (HOLD_FOR_STOP
+        # when following MIDI clock on a port that sends at once: see there).
         if hold < 0:
             raise ValueError(f"hold must be 0 or more seconds, got {hold}")
         self.hold = float(hold)
