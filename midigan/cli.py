@@ -377,7 +377,7 @@ def _open_clock(sync, pr, port, client, stack):
 
     if not sync:
         return None
-    if sync.lower() in ("jack", "link"):  # a shared timeline, polled (sync.py)
+    if _follows_timeline(sync):  # a shared timeline, polled (sync.py)
         from .sync import open_sync
 
         return stack.enter_context(open_sync(sync, bpm=pr.bpm, port=port))
@@ -386,13 +386,18 @@ def _open_clock(sync, pr, port, client, stack):
     return stack.enter_context(open_input(sync, api=port.api, exclude=(f"{client}:",)))  # never our own output
 
 
+def _follows_timeline(sync) -> bool:
+    """--sync jack or link: a shared timeline (sync.py), not a MIDI clock input."""
+    return sync.lower() in ("jack", "link")
+
+
 def _stop_hold(sync, clock, port) -> float:
     """Seconds each note waits after its tick: following MIDI clock on a port that sends at once,
     so that a Stop in a note's tick's place keeps it from sounding (player.HOLD_FOR_STOP); 0 for
     a scheduling port (it drops such a note itself) and for JACK transport and Link."""
     from .player import HOLD_FOR_STOP
 
-    midi_clock = clock is not None and sync.lower() not in ("jack", "link")
+    midi_clock = clock is not None and not _follows_timeline(sync)
     return HOLD_FOR_STOP if midi_clock and not hasattr(port, "send_at") else 0.0
 
 

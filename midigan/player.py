@@ -260,8 +260,6 @@ class Player(Timeline):
         one, taken off their producers' queues ahead, so a Start wakes no producer thread before
         its first note leaves (a producer thread set to work then competes for the GIL with
         the hand-over of that note, which must leave within a period)."""
-        if self.sync is None:
-            return
         if not self.notes and not self.listening:
             self.notes.extend(self.producer.get(timeout=0) or ())
         if self._standby is not None and self._standby_first is None:
