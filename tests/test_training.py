@@ -111,10 +111,11 @@ def test_scalar_model_trains_and_exports(tmp_path, tiny_corpus):
     assert out.shape == (2, 16) and out.min() >= 21 and out.max() <= 108
 
 
-def test_resume_after_a_kill_equals_uninterrupted(tmp_path, tiny_corpus, monkeypatch):
+@pytest.mark.parametrize("latent", [{}, {"kl_weight": 0.0}], ids=["latent", "noise"])
+def test_resume_after_a_kill_equals_uninterrupted(tmp_path, tiny_corpus, monkeypatch, latent):
     """Killed after the step-5 checkpoint (inside the likelihood phase), resumed: the same weights,
     optimisers and log as a run that was never stopped, across the switch to the critic phase."""
-    monkeypatch.setitem(CONFIGS, "tiny", make_config({"mle_steps": 8}, CONFIGS["tiny"]))
+    monkeypatch.setitem(CONFIGS, "tiny", make_config({"mle_steps": 8, **latent}, CONFIGS["tiny"]))
     from midigan.training import log as log_mod
 
     a = load_checkpoint(run_training(tiny_corpus, tmp_path / "a", config="tiny", progress=False))
@@ -224,6 +225,8 @@ def test_config_fails_loudly(tmp_path):
         make_config({"hidden": 1.5})
     with pytest.raises(ValueError, match="candidates = 1"):
         make_config({"candidates": 4}, CONFIGS["seed"])
+    with pytest.raises(ValueError, match="kl_weight and free_bits"):
+        make_config({"kl_weight": -1.0})
     with pytest.raises(ValueError, match="unknown config"):
         load_config("huge")
     toml = tmp_path / "mine.toml"
@@ -287,3 +290,67 @@ def test_training_samples_follow_the_generators_distribution():
         assert (freq - want).abs().max() < 0.03, (t, freq[[0, 6, 24]], want[[0, 6, 24]])
         chord = e[:, 1, 0] == 0
         assert (e[chord, 1, 1] > e[chord, 0, 1]).all()  # a chord climbs
+
+
+def test_the_encoders_posterior_is_the_noise_the_generator_reads():
+    """encode=True: the noise fed is mean + sigma * eps from the encoder over the window, the KL
+    is per noise dimension (0 at N(0, I)), and the likelihood's gradient reaches the encoder."""
+    from midigan.training.model import build
+
+    cfg = CONFIGS["tiny"]
+    G, _ = build(cfg)
+    G.eval()
+    e = torch.randint(0, 8, (3, cfg.seq_len + 1, 4))
+    pos = torch.randint(0, 8, (3, cfg.seq_len + 1))
+    eps = torch.randn(3, cfg.noise_dim)
+    with torch.no_grad():
+        G.encoder.out.weight.zero_()
+        G.encoder.out.bias.zero_()
+    logits, _, kl = G(eps, e, pos, encode=True)
+    assert kl.shape == (cfg.noise_dim,) and torch.allclose(kl, torch.zeros_like(kl))
+    assert torch.allclose(logits, G(eps, e, pos)[0])  # the posterior is N(0, I): the noise is eps itself
+    with torch.no_grad():
+        G.encoder.out.bias[0] = 2.0  # the first dimension's mean
+    logits, _, kl = G(eps, e, pos, encode=True)
+    assert kl[0].item() == pytest.approx(2.0) and torch.allclose(kl[1:], torch.zeros_like(kl[1:]))
+    z = eps.clone()
+    z[:, 0] += 2.0
+    assert torch.allclose(logits, G(z, e, pos)[0], atol=1e-6)
+    with torch.no_grad():
+        G.encoder.out.weight.normal_()
+    logits, _, _ = G(eps, e, pos, encode=True)
+    logits.logsumexp(-1).sum().backward()
+    assert G.encoder.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
+def test_a_latent_run_logs_its_kl_and_bounds_the_likelihood_with_it(tmp_path, tiny_corpus):
+    """kl_weight > 0: each likelihood step logs the KL, validation adds KL per note to the NLL (the
+    bound that picks the generator), and the export leaves the encoder behind."""
+    ckpt = run_training(tiny_corpus, tmp_path / "run", config="tiny", progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    mle = [r for r in rows if r["phase"] == "mle"]
+    assert all(float(r["kl"]) >= 0 for r in mle)
+    val = [r for r in mle if r["val_nll"]]
+    cfg = CONFIGS["tiny"]
+    for r in val:
+        parts = sum(float(r[f"val_nll_{a}"]) for a in ("step", "pitch", "duration", "velocity"))
+        assert float(r["val_nll"]) == pytest.approx(parts + float(r["val_kl"]) / cfg.seq_len, rel=1e-4)
+    diff, _ = export_onnx(ckpt, tmp_path / "l.onnx")
+    assert diff <= 1e-4
+
+
+def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
+    """A run written before `kl_weight` existed has no encoder: its config reads as kl_weight 0."""
+    import dataclasses
+
+    from midigan.training.model import build
+
+    ck = load_checkpoint(tiny_run[0])
+    cfg = make_config({"kl_weight": 0.0}, CONFIGS["tiny"])
+    G, _ = build(cfg)
+    old = {**ck, "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("kl_weight", "free_bits")},
+           "generator": G.state_dict(), "best_generator": G.state_dict()}
+    torch.save(old, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["config"]["kl_weight"] == 0.0
+    diff, _ = export_onnx(tmp_path / "old.pt", tmp_path / "old.onnx")
+    assert diff <= 1e-4

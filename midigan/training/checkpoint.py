@@ -32,6 +32,9 @@ def load_checkpoint(path) -> dict:
     missing = [k for k in KEYS if k not in ck]
     if missing:
         raise ValueError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    if isinstance(ck["config"], dict):
+        # Written before the noise became a latent: its generator has no encoder.
+        ck["config"].setdefault("kl_weight", 0.0)
     return ck
 
 

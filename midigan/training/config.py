@@ -2,7 +2,9 @@
 
 `Config()` is the default, what ships: an LSTM generator over note events (onset step,
 key, duration, velocity; midigan/events.py) fed one noise vector per line, trained by
-maximum likelihood; then an LSTM discriminator trained with binary cross-entropy to tell
+maximum likelihood with that noise as a VAE's latent (an encoder reads each training
+window; a KL term with free bits keeps the noise near N(0, I), where the runtime draws it);
+then an LSTM discriminator trained with binary cross-entropy to tell
 real windows from the generator's. Its job is at run time: it chooses each phrase among
 `candidates` the generator sampled (discriminator rejection sampling). A phase in which
 the generator also learned from it (REINFORCE) was measured and did not help (CHANGELOG.md),
@@ -36,6 +38,8 @@ class Config:
     lr_g: float = 2e-3  # falls by a cosine to lr_g * lr_final over the likelihood steps
     lr_final: float = 0.05
     lr_d: float = 1e-3
+    kl_weight: float = 1.0  # > 0: the noise is a VAE's latent (an encoder, training only); 0: noise the likelihood ignores
+    free_bits: float = 1.0  # nats per noise dimension the KL term leaves free (the latent is used, not collapsed)
     beta1: float = 0.9  # Adam's first moment (the paper's GAN: 0.5)
     label_smoothing: float = 0.9  # the discriminator's target for real windows
     temperature: float = 1.0  # sampling temperature of the lines the discriminator learns from, and the shipped default
@@ -53,7 +57,7 @@ CONFIGS = {
     # step, LSTM discriminator, BCE, Adam(2e-4, beta1 0.5). 600 steps: longer does not help it.
     "seed": Config(name="seed", model="scalar", noise_dim=16, hidden=128, layers=1, mle_steps=0,
                    adv_steps=600, val_every=200, lr_g=2e-4, lr_final=1.0, lr_d=2e-4, beta1=0.5, label_smoothing=1.0,
-                   candidates=1, transpose=0),
+                   candidates=1, transpose=0, kl_weight=0.0),
     # Seconds on a CPU: for tests and smoke runs.
     "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=8, d_hidden=16, d_emb=8,
                    batch_size=8, mle_steps=6, adv_steps=4, candidates=2, val_windows=16, val_every=5),
@@ -88,12 +92,15 @@ def make_config(data: dict, base: Config | None = None) -> Config:
             raise ValueError(f"config: {k} = {getattr(cfg, k)} should be 0 or more")
     if cfg.mle_steps + cfg.adv_steps < 1:
         raise ValueError("config: mle_steps + adv_steps should be at least 1")
-    if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1):
-        raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0) and candidates = 1")
+    if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1 or cfg.kl_weight):
+        raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0, kl_weight = 0) "
+                         "and candidates = 1")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:
         raise ValueError(f"config: lr_final = {cfg.lr_final} should be between 0 and 1")
+    if cfg.kl_weight < 0 or cfg.free_bits < 0:
+        raise ValueError("config: kl_weight and free_bits should be 0 or more")
     if not 0.1 <= cfg.temperature <= 2.0:
         raise ValueError(f"config: temperature = {cfg.temperature} should be between 0.1 and 2")
     return cfg

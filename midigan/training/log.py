@@ -8,7 +8,7 @@ from pathlib import Path
 from ..files import write_atomic
 
 FIELDS = ("step", "phase", "lr", "nll", "nll_step", "nll_pitch", "nll_duration", "nll_velocity", "val_nll",
-          "val_nll_step", "val_nll_pitch", "val_nll_duration", "val_nll_velocity",
+          "val_nll_step", "val_nll_pitch", "val_nll_duration", "val_nll_velocity", "kl", "val_kl",
           "g_adv", "d_loss", "acc_real", "acc_fake", "val_acc", "seconds")
 
 

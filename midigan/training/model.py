@@ -4,7 +4,9 @@ scalar (the paper, the `seed` config): noise[B, T, nz] -> LSTM -> Linear -> tanh
 per note; an LSTM discriminator reads the values.
 
 event (the default): an autoregressive LSTM over note events (midigan/events.py),
-conditioned on one noise vector per sequence fed at every step. Each step samples,
+conditioned on one noise vector per sequence fed at every step. In training that noise is
+drawn from an encoder's posterior over the window (a VAE's latent, `kl_weight` > 0), so it
+comes to mean the window's texture; at run time it is drawn from N(0, I). Each step samples,
 in order, the onset step, the key, the duration and the velocity, each head seeing
 what was sampled before it in the same note, so a chord's keys know they are a chord
 and a note's length knows its key. The discriminator is a bidirectional LSTM over
@@ -68,9 +70,27 @@ def chord_rule(step, prev_pitch):
     return bad.float() * NEG
 
 
+class Encoder(nn.Module):
+    """q(z | window), training only: a bidirectional LSTM over a window's notes -> the mean and
+    log variance of the noise that explains it. It gives the noise a meaning (the window's
+    texture: density, register, loudness) that sampling from N(0, I) then asks for."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.embed = Embed(cfg.emb)
+        self.lstm = nn.LSTM(5 * cfg.emb, cfg.d_hidden, 1, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(4 * cfg.d_hidden, 2 * cfg.noise_dim)
+
+    def forward(self, events, pos):  # [B, T, 4], [B, T] -> (mean, log variance) [B, nz]
+        y, _ = self.lstm(self.embed(events, pos))
+        mean, logvar = self.out(torch.cat([y.mean(1), y.max(1).values], dim=-1)).chunk(2, dim=-1)
+        return mean, logvar.clamp(-8.0, 4.0)
+
+
 class EventGenerator(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
+        self.encoder = Encoder(cfg) if cfg.kl_weight > 0 else None
         self.embed = Embed(cfg.emb)
         self.lstm = nn.LSTM(5 * cfg.emb + cfg.noise_dim, cfg.hidden, cfg.layers, batch_first=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
@@ -98,16 +118,26 @@ class EventGenerator(nn.Module):
     def _after_pitch(self, u, pitch):
         return torch.tanh(u + self.with_pitch(pitch))
 
-    def forward(self, z, events, pos, state=None):
+    def forward(self, z, events, pos, state=None, encode=False):
         """Teacher forcing. events [B, T+1, 4] (the first row is context: the note before, or
-        START), pos [B, T+1] their bar positions -> logits [B, T, WIDTH] for rows 1..T."""
+        START), pos [B, T+1] their bar positions -> logits [B, T, WIDTH] for rows 1..T, state.
+
+        encode=True (a model with an encoder): `z` is standard normal and the noise fed is
+        drawn from the encoder's posterior over rows 1..T (reparametrised); a third value is
+        returned, the KL divergence from N(0, I) per noise dimension, averaged over the batch."""
         prev, prev_pos, cur = events[:, :-1], pos[:, :-1], events[:, 1:]
+        if encode:
+            mean, logvar = self.encoder(cur, pos[:, 1:])
+            z = mean + torch.exp(0.5 * logvar) * z
+            kl = (0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)).mean(0)
         y, state = self._run(z, prev, prev_pos, state)
         step, pitch = cur[..., 0], cur[..., 1]
         u = self._after_step(y, step, prev_pos)
         v = self._after_pitch(u, pitch)
         logits = [self.step_head(y), self.pitch_head(u) + chord_rule(step, prev[..., 1]),
                   self.duration_head(v), self.velocity_head(v)]
+        if encode:
+            return torch.cat(logits, dim=-1), state, kl
         return torch.cat(logits, dim=-1), state
 
     def step(self, z, prev, pos, h, c, gumbel, bias):

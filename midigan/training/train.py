@@ -1,8 +1,9 @@
 """One training loop, on one CPU, one GPU or many (torchrun).
 
 The default (event) model trains in two phases: `mle_steps` of maximum likelihood
-(teacher forcing over real windows), keeping the generator that scores best on the
-validation pieces; then `adv_steps` in which the discriminator learns, by binary
+(teacher forcing over real windows; with `kl_weight` > 0 the noise is drawn from an
+encoder's posterior over the window and a KL term is added: a VAE's bound), keeping the
+generator that scores best on the validation pieces; then `adv_steps` in which the discriminator learns, by binary
 cross-entropy, to tell real windows from that generator's sampled continuations. The
 discriminator's work is at run time, choosing among sampled phrases (runtime.py); a
 third phase that rewarded the generator through it (REINFORCE) did not help in its
@@ -136,15 +137,26 @@ def _mle_step(cfg, G, Gp, opt, data, g, dev, step) -> dict:
     G.train()
     e, pos = (t.to(dev) for t in data.sample(cfg.batch_size, cfg.transpose, g))
     z = torch.randn(cfg.batch_size, cfg.noise_dim, generator=g).to(dev)
-    logits, _ = Gp(z, e, pos)
+    kl = None
+    if cfg.kl_weight > 0:
+        logits, _, kl = Gp(z, e, pos, encode=True)
+    else:
+        logits, _ = Gp(z, e, pos)
     parts = _nll(logits, e[:, 1:])
     loss = sum(parts.values())
+    if kl is not None:
+        # Per note, like the likelihood; free bits: no pressure below free_bits per dimension,
+        # so the generator learns to use the noise rather than ignore it.
+        loss = loss + cfg.kl_weight * kl.clamp_min(cfg.free_bits).sum() / cfg.seq_len
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), cfg.grad_clip)
     opt.step()
-    return {"phase": "mle", "lr": _lr(cfg, step), "nll": loss.item(),
-            **{f"nll_{a}": v.item() for a, v in parts.items()}}
+    row = {"phase": "mle", "lr": _lr(cfg, step), "nll": sum(parts.values()).item(),
+           **{f"nll_{a}": v.item() for a, v in parts.items()}}
+    if kl is not None:
+        row["kl"] = kl.sum().item()
+    return row
 
 
 @torch.no_grad()
@@ -198,9 +210,18 @@ def _val_nll(cfg, G, val, dev) -> dict:
     and each apart (val_nll_step, ...), since the heads overfit at different times."""
     G.eval()
     e, pos = (t.to(dev) for t in val.fixed(cfg.val_windows))
-    logits, _ = G(torch.zeros(len(e), cfg.noise_dim, device=dev), e, pos)
+    zero = torch.zeros(len(e), cfg.noise_dim, device=dev)
+    if cfg.kl_weight > 0:
+        # The bound on the likelihood: reconstruction at the posterior's mean plus the KL per note.
+        logits, _, kl = G(zero, e, pos, encode=True)
+    else:
+        logits, _ = G(zero, e, pos)
     parts = {f"val_nll_{a}": v.item() for a, v in _nll(logits, e[:, 1:]).items()}
-    return {"val_nll": sum(parts.values()), **parts}
+    row = {"val_nll": sum(parts.values()), **parts}
+    if cfg.kl_weight > 0:
+        row["val_kl"] = kl.sum().item()
+        row["val_nll"] += row["val_kl"] / cfg.seq_len
+    return row
 
 
 @torch.no_grad()
