@@ -133,7 +133,8 @@ def training_curves(log: dict, out) -> None:
     if not len(s):
         return
     for name, keys, ylabel in (
-            ("losses.png", (("nll", "generator NLL per note (train)"), ("val_nll", "NLL per note (validation)"),
+            ("losses.png", (("nll", "generator NLL per note (train)"),
+                            ("val_nll", "NLL per note (validation; a latent's bound)"),
                             ("g_adv", "generator (adversarial)"), ("d_loss", "discriminator")), "loss"),
             ("accuracy.png", (("acc_real", "real windows"), ("acc_fake", "generated windows"),
                               ("val_acc", "balanced, validation")), "discriminator accuracy")):
