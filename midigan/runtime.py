@@ -27,14 +27,15 @@ from .files import data_dir
 
 FORMAT = "midigan"
 FORMAT_VERSION = 2  # 2: note-event models; bump when the graph contract changes, the runtime refuses others
-OUTPUTS = ("sequence", "event", "critic")
+OUTPUTS = ("sequence", "event", "critic", "encoder")
 REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
             "encoding", "output")
-ENCODING = {"sequence": "pitch-linear", "event": "note-event", "critic": "note-event"}
+ENCODING = {"sequence": "pitch-linear", "event": "note-event", "critic": "note-event", "encoder": "note-event"}
 IO = {
     "sequence": (("noise",), ("pitch",)),
     "event": (("noise", "prev", "pos", "h", "c", "gumbel", "bias"), ("event", "h_out", "c_out")),
     "critic": (("events", "pos"), ("score",)),
+    "encoder": (("events", "pos"), ("mean",)),
 }
 NEG = -1e9  # a forbidden class's bias
 MAX_CANDIDATES = 64
@@ -169,8 +170,8 @@ def _open(path, kind: str | None, threads: int):
     session, meta = _session(path, threads)
     meta = _check_meta(meta, path)
     if kind is None:
-        if meta["output"] == "critic":
-            raise ModelError(f"{path} is a critic, not a generator; pass the generator it belongs to")
+        if meta["output"] in ("critic", "encoder"):
+            raise ModelError(f"{path} is a model's {meta['output']}, not a generator; pass the generator it belongs to")
         kind = meta["output"]
     if meta["output"] != kind:
         raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
@@ -195,6 +196,20 @@ class Critic:
         return s
 
 
+class Encoder:
+    """The encoder a latent model ships with: the noise that explains a passage (its posterior's mean)."""
+
+    def __init__(self, path, threads: int = 1):
+        self.path = Path(path)
+        self.session, self.meta = _open(self.path, "encoder", threads)
+
+    def mean(self, events: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """events [batch, n, 4], bar positions [batch, n] -> noise [batch, noise_dim]."""
+        (m,) = self.session.run(None, {"events": np.ascontiguousarray(events, np.int64),
+                                       "pos": np.ascontiguousarray(pos, np.int64)})
+        return m
+
+
 class Generator:
     """A loaded midigan ONNX generator."""
 
@@ -206,7 +221,7 @@ class Generator:
         self.seq_len = int(self.meta["seq_len"])
         self.noise_dim = int(self.meta["noise_dim"])
         self.timed = kind == "event"
-        self.critic = None
+        self.critic = self.encoder = None
         if self.timed:
             self.tables = json.loads(self.meta["event_tables"])
             s = json.loads(self.meta["sampling"])
@@ -220,8 +235,25 @@ class Generator:
                 if not critic.is_file():
                     raise ModelError(f"{self.path}: its critic {critic.name} is missing beside it")
                 self.critic = Critic(critic, threads)
+            if self.meta.get("encoder"):
+                enc = self.path.parent / Path(self.meta["encoder"]).name
+                if not enc.is_file():
+                    raise ModelError(f"{self.path}: its encoder {enc.name} is missing beside it")
+                self.encoder = Encoder(enc, threads)
 
     # -------------------------------------------------------------- the paper's model
+
+    def noise_for(self, notes, z: np.ndarray) -> np.ndarray:
+        """The noise for lines that continue timed `notes` [n, 4]: with an encoder (a latent
+        model), what it reads in their last seq_len notes, for every line (the noise asks for a
+        texture, and a continuation should ask for the prime's); otherwise `z` unchanged."""
+        notes = np.asarray(notes, np.float64).reshape(-1, 4)[-self.seq_len:]
+        if self.encoder is None or not len(notes) or not np.isfinite(notes).all():
+            return z  # (feed reports bad notes)
+        events, pos = ev.encode(fold_into_piano(np.rint(notes[:, 0])), notes[:, 1], notes[:, 2],
+                                np.clip(np.rint(notes[:, 3]), 1, 127))
+        m = self.encoder.mean(events[None], pos[None])
+        return np.repeat(m, len(z), axis=0).astype(np.float32)
 
     def _run_sequence(self, z: np.ndarray) -> np.ndarray:
         (y,) = self.session.run(None, {"noise": z})
@@ -274,6 +306,7 @@ class Generator:
         z = rng.standard_normal((count, self.noise_dim)).astype(np.float32)
         temps = self.temperatures * temperature
         if prime is not None:
+            z = self.noise_for(prime, z / max(noise_scale, 1e-6))
             lines.feed((z * noise_scale).astype(np.float32), prime)
         start = None if start_at is None else grid_step(start_at)
         while True:

@@ -339,6 +339,37 @@ def test_a_latent_run_logs_its_kl_and_bounds_the_likelihood_with_it(tmp_path, ti
     assert diff <= 1e-4
 
 
+def test_a_latent_model_ships_its_encoder_and_priming_reads_the_noise_with_it(tiny_run, tmp_path):
+    """The encoder is exported beside the generator (named in its metadata, checked against
+    torch); a primed stream's noise is the encoder's mean over the prime, for every line; a
+    model without its encoder file is refused, and the encoder file is not a generator."""
+    from midigan import events as ev
+    from midigan.runtime import Generator, ModelError, read_metadata
+    from midigan.training.model import build
+
+    ckpt, onnx_path = tiny_run
+    enc = onnx_path.with_name("tiny-encoder.onnx")
+    assert read_metadata(onnx_path)["encoder"] == enc.name and read_metadata(enc)["output"] == "encoder"
+    gen = Generator(onnx_path)
+    prime = np.array([[60 + i % 7, i * 0.5, 0.5, 40 + i] for i in range(40)], np.float64)
+    z = np.zeros((3, gen.noise_dim), np.float32)
+    got = gen.noise_for(prime, z)
+    G, _ = build(CONFIGS["tiny"])
+    G.load_state_dict(load_checkpoint(ckpt)["best_generator"])
+    G.eval()
+    tail = prime[-CONFIGS["tiny"].seq_len:]
+    e, pos = ev.encode(tail[:, 0].astype(int), tail[:, 1], tail[:, 2], tail[:, 3].astype(int))
+    with torch.no_grad():
+        want = G.encoder(torch.from_numpy(e)[None], torch.from_numpy(pos)[None])[0].numpy()
+    assert got.shape == (3, gen.noise_dim) and np.allclose(got, want, atol=1e-4)
+    with pytest.raises(ModelError, match="not a generator"):
+        Generator(enc)
+    for f in ("tiny.onnx", "tiny-critic.onnx"):
+        (tmp_path / f).write_bytes((onnx_path.parent / f).read_bytes())
+    with pytest.raises(ModelError, match="encoder tiny-encoder.onnx is missing"):
+        Generator(tmp_path / "tiny.onnx")
+
+
 def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     """A run written before `kl_weight` existed has no encoder: its config reads as kl_weight 0."""
     import dataclasses
@@ -353,4 +384,8 @@ def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     torch.save(old, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt")["config"]["kl_weight"] == 0.0
     diff, _ = export_onnx(tmp_path / "old.pt", tmp_path / "old.onnx")
-    assert diff <= 1e-4
+    assert diff <= 1e-4 and not (tmp_path / "old-encoder.onnx").exists()
+    from midigan.runtime import Generator
+    gen = Generator(tmp_path / "old.onnx")
+    z = np.ones((2, gen.noise_dim), np.float32)
+    assert gen.encoder is None and gen.noise_for(np.array([[60, 0, 1, 64]], float), z) is z

@@ -39,6 +39,17 @@ class _Step(torch.nn.Module):
         return self.G.step(noise, prev, pos, h, c, gumbel, bias)
 
 
+class _Mean(torch.nn.Module):
+    """The exported encoder: a passage's posterior mean (its variance is for training only)."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, events, pos):
+        return self.encoder(events, pos)[0]
+
+
 def _example(cfg: Config, batch: int, seed: int = 0):
     """Inputs for tracing and for the parity check, in runtime.IO's order."""
     g = torch.Generator().manual_seed(seed)
@@ -59,7 +70,8 @@ def _critic_example(batch: int, steps: int, seed: int = 0):
     return events, torch.randint(0, ev.BAR_STEPS, (batch, steps), generator=g)
 
 
-def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: dict | None = None) -> dict[str, str]:
+def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: dict | None = None,
+             encoder: str = "") -> dict[str, str]:
     """What the runtime needs to decode and sample the model, and where it came from."""
     corpus = ck["corpus"]
     credit = PIANO_MIDI_DE if "piano-midi" in corpus.get("name", "") else "see the training corpus's licence"
@@ -98,6 +110,8 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: di
                                        "critic_temperature": s["critic_temperature"]})
         if critic:
             meta["critic"] = critic
+        if encoder:
+            meta["encoder"] = encoder
     return meta
 
 
@@ -202,11 +216,19 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
                             runtime.IO["critic"], {"events": batch, "pos": batch, "score": {0: "batch"}},
                             {**metadata(cfg, ck, command), "output": "critic"}))
         critic = critic.name
+    encoder = ""
+    if G.encoder is not None:  # a latent model: priming reads the noise of what it continues
+        encoder = output.with_name(output.stem + "-encoder.onnx")
+        batch = {0: "batch", 1: "steps"}
+        diffs.append(_write(encoder, _Mean(G.encoder).eval(), _critic_example(2, 12), _critic_example(3, 20, seed=1),
+                            runtime.IO["encoder"], {"events": batch, "pos": batch, "mean": {0: "batch"}},
+                            {**metadata(cfg, ck, command), "output": "encoder"}))
+        encoder = encoder.name
     b = {1: "batch"}
     dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "pos": {0: "batch"}, "h": b, "c": b,
            "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b}
     # eval(): the exporter restores the wrapper's training flag afterwards, and with it G's
     # (dropout on would make the parity check compare different samples).
     diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
-                        dyn, metadata(cfg, ck, command, critic, sampling), runtime.Generator))
+                        dyn, metadata(cfg, ck, command, critic, sampling, encoder), runtime.Generator))
     return max(diffs), output.stat().st_size
