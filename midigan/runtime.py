@@ -171,7 +171,8 @@ def _open(path, kind: str | None, threads: int):
     meta = _check_meta(meta, path)
     if kind is None:
         if meta["output"] in ("critic", "encoder"):
-            raise ModelError(f"{path} is a model's {meta['output']}, not a generator; pass the generator it belongs to")
+            article = "an" if meta["output"].startswith("e") else "a"
+            raise ModelError(f"{path} is {article} {meta['output']}, not a generator; pass the generator it belongs to")
         kind = meta["output"]
     if meta["output"] != kind:
         raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
@@ -182,32 +183,39 @@ def _open(path, kind: str | None, threads: int):
     return session, meta
 
 
-class Critic:
-    """The discriminator a model ships with: scores windows of notes, higher = more real."""
+class _Companion:
+    """A graph that ships beside a generator and reads windows of its events (the critic, the encoder)."""
+
+    kind = ""
 
     def __init__(self, path, threads: int = 1):
         self.path = Path(path)
-        self.session, self.meta = _open(self.path, "critic", threads)
+        self.session, self.meta = _open(self.path, self.kind, threads)
+
+    def _run(self, events: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        (y,) = self.session.run(None, {"events": np.ascontiguousarray(events, np.int64),
+                                       "pos": np.ascontiguousarray(pos, np.int64)})
+        return y
+
+
+class Critic(_Companion):
+    """The discriminator a model ships with: scores windows of notes, higher = more real."""
+
+    kind = "critic"
 
     def score(self, events: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """events [batch, n, 4], bar positions [batch, n] -> logits [batch]."""
-        (s,) = self.session.run(None, {"events": np.ascontiguousarray(events, np.int64),
-                                       "pos": np.ascontiguousarray(pos, np.int64)})
-        return s
+        return self._run(events, pos)
 
 
-class Encoder:
+class Encoder(_Companion):
     """The encoder a latent model ships with: the noise that explains a passage (its posterior's mean)."""
 
-    def __init__(self, path, threads: int = 1):
-        self.path = Path(path)
-        self.session, self.meta = _open(self.path, "encoder", threads)
+    kind = "encoder"
 
     def mean(self, events: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """events [batch, n, 4], bar positions [batch, n] -> noise [batch, noise_dim]."""
-        (m,) = self.session.run(None, {"events": np.ascontiguousarray(events, np.int64),
-                                       "pos": np.ascontiguousarray(pos, np.int64)})
-        return m
+        return self._run(events, pos)
 
 
 class Generator:
@@ -231,15 +239,16 @@ class Generator:
             h = self.session.get_inputs()[3].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
             if self.candidates > 1:
-                critic = self.path.parent / Path(self.meta["critic"]).name  # beside the model, never elsewhere
-                if not critic.is_file():
-                    raise ModelError(f"{self.path}: its critic {critic.name} is missing beside it")
-                self.critic = Critic(critic, threads)
+                self.critic = self._beside(Critic, threads)
             if self.meta.get("encoder"):
-                enc = self.path.parent / Path(self.meta["encoder"]).name
-                if not enc.is_file():
-                    raise ModelError(f"{self.path}: its encoder {enc.name} is missing beside it")
-                self.encoder = Encoder(enc, threads)
+                self.encoder = self._beside(Encoder, threads)
+
+    def _beside(self, cls, threads: int):
+        """The companion graph the metadata names, beside the model, never elsewhere."""
+        path = self.path.parent / Path(self.meta[cls.kind]).name
+        if not path.is_file():
+            raise ModelError(f"{self.path}: its {cls.kind} {path.name} is missing beside it")
+        return cls(path, threads)
 
     # -------------------------------------------------------------- the paper's model
 

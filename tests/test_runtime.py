@@ -145,7 +145,8 @@ def test_metadata_is_checked(tiny_run, tmp_path):
         Generator(path.with_name(path.stem + "-critic.onnx"))
     # a model exported before velocity_stay still loads, and keeps no velocity
     older = {k: v for k, v in tables.items() if k != "velocity_stay"}
-    shutil.copy(path.with_name(meta["critic"]), tmp_path / meta["critic"])
+    for companion in ("critic", "encoder"):
+        shutil.copy(path.with_name(meta[companion]), tmp_path / meta[companion])
     assert "velocity_stay" not in Generator(relabel_onnx(path, tmp_path / "old.onnx", event_tables=json.dumps(older))).tables
 
 
