@@ -315,7 +315,7 @@ class Generator:
         z = rng.standard_normal((count, self.noise_dim)).astype(np.float32)
         temps = self.temperatures * temperature
         if prime is not None:
-            z = self.noise_for(prime, z / max(noise_scale, 1e-6))
+            z = self.noise_for(prime, z)
             lines.feed((z * noise_scale).astype(np.float32), prime)
         start = None if start_at is None else grid_step(start_at)
         while True:

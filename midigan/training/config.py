@@ -38,7 +38,7 @@ class Config:
     lr_g: float = 2e-3  # falls by a cosine to lr_g * lr_final over the likelihood steps
     lr_final: float = 0.05
     lr_d: float = 1e-3
-    kl_weight: float = 1.0  # > 0: the noise is a VAE's latent (an encoder, training only); 0: ignored noise
+    kl_weight: float = 1.0  # > 0: the noise is a VAE's latent (an encoder reads it); 0: noise ignored
     free_bits: float = 1.0  # nats per noise dimension the KL term leaves free (the latent is used, not collapsed)
     beta1: float = 0.9  # Adam's first moment (the paper's GAN: 0.5)
     label_smoothing: float = 0.9  # the discriminator's target for real windows

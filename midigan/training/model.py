@@ -71,9 +71,10 @@ def chord_rule(step, prev_pitch):
 
 
 class Encoder(nn.Module):
-    """q(z | window), training only: a bidirectional LSTM over a window's notes -> the mean and
-    log variance of the noise that explains it. It gives the noise a meaning (the window's
-    texture: density, register, loudness) that sampling from N(0, I) then asks for."""
+    """q(z | window): a bidirectional LSTM over a window's notes -> the mean and log variance of
+    the noise that explains it. It gives the noise a meaning (the window's texture: density,
+    register, loudness) that sampling from N(0, I) then asks for; exported, its mean is the
+    noise a primed line starts from."""
 
     def __init__(self, cfg: Config):
         super().__init__()

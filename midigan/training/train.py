@@ -3,11 +3,11 @@
 The default (event) model trains in two phases: `mle_steps` of maximum likelihood
 (teacher forcing over real windows; with `kl_weight` > 0 the noise is drawn from an
 encoder's posterior over the window and a KL term is added: a VAE's bound), keeping the
-generator that scores best on the validation pieces; then `adv_steps` in which the discriminator learns, by binary
-cross-entropy, to tell real windows from that generator's sampled continuations. The
-discriminator's work is at run time, choosing among sampled phrases (runtime.py); a
-third phase that rewarded the generator through it (REINFORCE) did not help in its
-ablation and was removed. The seed (scalar) model is the paper's GAN: generator and
+generator that scores best on the validation pieces; then `adv_steps` in which the
+discriminator learns, by binary cross-entropy, to tell real windows from that
+generator's sampled continuations. The discriminator's work is at run time, choosing
+among sampled phrases (runtime.py); a third phase that rewarded the generator through it
+(REINFORCE) did not help in its ablation and was removed. The seed (scalar) model is the paper's GAN: generator and
 discriminator alternate for `adv_steps`.
 
 Run folder: checkpoint.pt (every `val_every` steps), log.csv (one row per step),
