@@ -130,6 +130,15 @@ def _nll(logits, target):
                                target[..., i].reshape(-1)) for i, a in enumerate(ev.ATTRS)}
 
 
+def _teacher_forced(cfg, G, z, e, pos):
+    """(logits, KL per noise dimension or None): with a latent (kl_weight > 0) `z` is the
+    standard normal draw the encoder's posterior is reparametrised with; otherwise the noise."""
+    if cfg.kl_weight > 0:
+        logits, _, kl = G(z, e, pos, encode=True)
+        return logits, kl
+    return G(z, e, pos)[0], None
+
+
 def _mle_step(cfg, G, Gp, opt, data, g, dev, step) -> dict:
     """Teacher forcing: the negative log-likelihood of a batch of real windows, summed over attributes."""
     for pg in opt.param_groups:
@@ -137,11 +146,7 @@ def _mle_step(cfg, G, Gp, opt, data, g, dev, step) -> dict:
     G.train()
     e, pos = (t.to(dev) for t in data.sample(cfg.batch_size, cfg.transpose, g))
     z = torch.randn(cfg.batch_size, cfg.noise_dim, generator=g).to(dev)
-    kl = None
-    if cfg.kl_weight > 0:
-        logits, _, kl = Gp(z, e, pos, encode=True)
-    else:
-        logits, _ = Gp(z, e, pos)
+    logits, kl = _teacher_forced(cfg, Gp, z, e, pos)
     parts = _nll(logits, e[:, 1:])
     loss = sum(parts.values())
     if kl is not None:
@@ -210,15 +215,11 @@ def _val_nll(cfg, G, val, dev) -> dict:
     and each apart (val_nll_step, ...), since the heads overfit at different times."""
     G.eval()
     e, pos = (t.to(dev) for t in val.fixed(cfg.val_windows))
-    zero = torch.zeros(len(e), cfg.noise_dim, device=dev)
-    if cfg.kl_weight > 0:
-        # The bound on the likelihood: reconstruction at the posterior's mean plus the KL per note.
-        logits, _, kl = G(zero, e, pos, encode=True)
-    else:
-        logits, _ = G(zero, e, pos)
+    # With a latent, the bound on the likelihood: reconstruction at the posterior's mean plus the KL per note.
+    logits, kl = _teacher_forced(cfg, G, torch.zeros(len(e), cfg.noise_dim, device=dev), e, pos)
     parts = {f"val_nll_{a}": v.item() for a, v in _nll(logits, e[:, 1:]).items()}
     row = {"val_nll": sum(parts.values()), **parts}
-    if cfg.kl_weight > 0:
+    if kl is not None:
         row["val_kl"] = kl.sum().item()
         row["val_nll"] += row["val_kl"] / cfg.seq_len
     return row
