@@ -20,7 +20,9 @@ off, 43-85 answer, 86-127 accompany), CC 21 re-seed (a press, value >= 64: a new
 sampler's random stream, its seed in the status line). With `key_auto`, the key and scale
 (major or minor) are estimated from the last `key_bars` bars heard (keys.estimate_key) and
 sampling keeps to them (the preset's masks).
-Incoming notes are never echoed: only the returned notes are played.
+Incoming notes are never echoed: only the returned notes are played. With a latent model
+(one with an encoder), what the line holds, heard and played, also sets its noise at each
+commit (`Continuation.follow`): the texture it goes on in is the one it heard.
 
 Chords: with `chord_channel`, notes on that channel are a chord track, not a melody: they
 are not heard as context; while they are held, sampling favours their pitch classes (a bias
