@@ -21,8 +21,8 @@ sampler's random stream, its seed in the status line). With `key_auto`, the key 
 (major or minor) are estimated from the last `key_bars` bars heard (keys.estimate_key) and
 sampling keeps to them (the preset's masks).
 Incoming notes are never echoed: only the returned notes are played. With a latent model
-(one with an encoder), what the line holds, heard and played, also sets its noise at each
-commit (`Continuation.follow`): the texture it goes on in is the one it heard.
+(one with an encoder), the last 100 notes heard also set its noise at each commit
+(`Continuation.hear`): it goes on in the texture the player plays in.
 
 Chords: with `chord_channel`, notes on that channel are a chord track, not a melody: they
 are not heard as context; while they are held, sampling favours their pitch classes (a bias
@@ -189,6 +189,8 @@ class Listener:
         past = [n for n in self.ours if n[1] < beat]
         future = [n for n in self.ours if n[1] >= beat]
         self.line.restore(self.committed)
+        if heard:
+            self.line.hear(np.array(sorted(heard, key=lambda n: (n[1], n[0])), np.float64))
         if heard or past:
             self.line.feed(np.array(sorted(heard + past, key=lambda n: (n[1], n[0])), np.float64))
         self.committed, self.at = self.line.snapshot(), max(self.at, beat)

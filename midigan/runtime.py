@@ -459,10 +459,11 @@ class Continuation:
     teacher-forced, and `sample` from where it stands; `snapshot`/`restore` go back to a point.
     Onsets are beats on the caller's timeline (beat 0 = the line's start, on a downbeat).
 
-    `follow` (a latent model, one with an encoder): each `feed` first sets the noise to what the
-    encoder reads in the line's last seq_len notes with the fed ones, as a primed stream's
-    (`Generator.noise_for`), so the line goes on in the texture it heard; otherwise the noise
-    drawn at the start stays."""
+    `hear` is told which notes a player played (before they are fed): with `follow` and a
+    latent model (one with an encoder), the noise becomes what the encoder reads in the last
+    seq_len of them, as a primed stream's (`Generator.noise_for`), so the line goes on in the
+    player's texture; otherwise the noise drawn at the start stays. (Its own notes are not
+    read: played along, they would ask for ever busier lines.)"""
 
     def __init__(self, gen: Generator, seed: int = 0, temperature: float = 1.0, noise_scale: float = 1.0,
                  bias: np.ndarray | None = None, follow: bool = True):
@@ -473,7 +474,7 @@ class Continuation:
         self.noise_scale = float(noise_scale)
         self.z = (rng.standard_normal((1, gen.noise_dim)) * noise_scale).astype(np.float32)
         self.follow = follow and gen.encoder is not None
-        self.context = np.empty((0, 4))  # the line's last seq_len notes, fed or sampled: what the encoder reads
+        self.heard = np.empty((0, 4))  # the last seq_len notes a player played: what the encoder reads
         self.lines = _Lines(gen, 1, 1, rng)
         self.temperature = float(temperature)
         self.bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
@@ -488,19 +489,19 @@ class Continuation:
         """Beat of the last note fed or sampled (None before any)."""
         return float(self.lines.grid[0]) / GRID_STEPS_PER_BEAT if self.lines.started else None
 
-    def feed(self, notes) -> int:
-        """Teacher-force timed notes [n, 4] (see `_Lines.feed`); returns how many were fed."""
+    def hear(self, notes) -> None:
+        """Timed notes [n, 4] a player played, in time order (feed them too, for the state)."""
         notes = np.asarray(notes, np.float64).reshape(-1, 4)
-        z = self.z
-        if self.follow and len(notes) and np.isfinite(notes).all():
-            z = (self.gen.noise_for(np.concatenate([self.context, notes]), z) * self.noise_scale).astype(np.float32)
-        n = self.lines.feed(z, notes)  # (bad notes raise here, before anything changed)
-        self.z = z
-        self._remember(notes)
-        return n
+        if not np.isfinite(notes).all():
+            raise ValueError("notes heard must be finite numbers")
+        if not len(notes):
+            return
+        self.heard = np.concatenate([self.heard, notes])[-self.gen.seq_len:]
+        if self.follow:
+            self.z = (self.gen.noise_for(self.heard, self.z) * self.noise_scale).astype(np.float32)
 
-    def _remember(self, notes) -> None:
-        self.context = np.concatenate([self.context, notes])[-self.gen.seq_len:]
+    def feed(self, notes) -> int:
+        return self.lines.feed(self.z, notes)
 
     def sample(self, n: int = 64, start: float | None = None, window: float | None = None,
                until: float | None = None) -> np.ndarray:
@@ -512,13 +513,12 @@ class Continuation:
         u = None if until is None else grid_step(until)
         notes = self.lines.phrase(self.z, self.gen.temperatures * self.temperature, self.bias, n=n,
                                   start=s, window=w, until=u)[0]
-        self._remember(notes)  # (all the line took in, the note past `until` too)
         return notes if until is None else notes[notes[:, 1] < until - 1e-9]
 
     def snapshot(self) -> tuple:
-        return self.lines.snapshot(), self.z.copy(), self.context.copy()
+        return self.lines.snapshot(), self.z.copy(), self.heard.copy()
 
     def restore(self, state: tuple) -> None:
-        lines, z, context = state
+        lines, z, heard = state
         self.lines.restore(lines)
-        self.z, self.context = z.copy(), context.copy()
+        self.z, self.heard = z.copy(), heard.copy()

@@ -10,10 +10,10 @@ def test_feeding_sampled_notes_retraces_the_sampling_exactly(tiny_run):
     """Notes the model sampled, fed back teacher-forced from the same start, leave the line in
     exactly the state sampling left it in: same LSTM state, previous note and bar position."""
     gen = Generator(tiny_run[1])
-    a = Continuation(gen, seed=5, follow=False)  # the noise stays (following: the next test)
+    a = Continuation(gen, seed=5)
     notes = np.concatenate([a.sample(n=20), a.sample(n=20)])
     assert notes[0, 1] == 0 and (np.diff(notes[:, 1]) >= 0).all()
-    b = Continuation(gen, seed=5, follow=False)
+    b = Continuation(gen, seed=5)
     assert b.feed(notes) == len(notes)
     assert np.allclose(a.lines.h, b.lines.h, atol=1e-5) and np.allclose(a.lines.c, b.lines.c, atol=1e-5)
     assert np.array_equal(a.lines.prev, b.lines.prev) and np.array_equal(a.lines.grid, b.lines.grid)
@@ -22,42 +22,44 @@ def test_feeding_sampled_notes_retraces_the_sampling_exactly(tiny_run):
     a.lines.rng = np.random.default_rng(9)
     assert np.array_equal(a.sample(n=10), b.sample(n=10))
     # fed in two parts, the second counting its first step from the first part's last onset
-    c = Continuation(gen, seed=5, follow=False)
+    c = Continuation(gen, seed=5)
     c.feed(notes[:17])
     c.feed(notes[17:])
-    d = Continuation(gen, seed=5, follow=False)
+    d = Continuation(gen, seed=5)
     d.feed(notes)
     assert np.allclose(c.lines.h, d.lines.h, atol=1e-5) and np.array_equal(c.lines.grid, d.lines.grid)
 
 
 
-def test_a_following_line_reads_its_noise_from_what_it_holds(tiny_run):
-    """With an encoder, each feed sets the noise to the encoder's mean over the line's last
-    seq_len notes, the fed ones and those it sampled before; snapshot/restore carry the noise
-    and those notes; a feed that is refused changes nothing; without following, the noise stays."""
+def test_a_following_line_reads_its_noise_from_the_last_notes_it_heard(tiny_run):
+    """With an encoder, `hear` sets the noise to the encoder's mean (x noise_scale) over the last
+    seq_len notes heard, never the line's own; snapshot/restore carry the noise and those notes;
+    bad notes change nothing; without following, the noise stays as drawn."""
     gen = Generator(tiny_run[1])
     assert gen.encoder is not None  # (tiny runs are latent, like the default)
-    call = np.array([[60 + (i * 5) % 12, i * 0.5, 0.4, 70 + i] for i in range(12)], float)
+    call = np.array([[60 + (i * 5) % 12, i * 0.5, 0.4, 70 + i] for i in range(gen.seq_len - 4)], float)
     line = Continuation(gen, seed=2, noise_scale=0.5)
     drawn = line.z.copy()
     snap = line.snapshot()
+    line.hear(call)
     line.feed(call)
     assert np.allclose(line.z, gen.noise_for(call, drawn) * 0.5) and not np.allclose(line.z, drawn)
-    ours = line.sample(n=50, start=8.0)
+    line.sample(n=50, start=8.0)  # its own notes: not read
     t = line.last_onset + 1
-    answer = np.array([[62, t, 1.0, 90], [65, t + 1, 1.0, 90]], float)
-    line.feed(answer)
-    held = np.concatenate([call, ours, answer])[-gen.seq_len:]
-    assert np.allclose(line.z, gen.noise_for(held, drawn) * 0.5)
-    assert np.array_equal(line.context, held)
-    z, context = line.z.copy(), line.context.copy()
-    with pytest.raises(ValueError, match="before the line's last note"):
-        line.feed([[60, 1.0, 1, 80]])
-    assert np.array_equal(line.z, z) and np.array_equal(line.context, context)
+    more = np.array([[62, t, 1.0, 90], [65, t + 1, 1.0, 90], [67, t + 2, 1.0, 90], [69, t + 3, 1.0, 90],
+                     [71, t + 4, 1.0, 90], [72, t + 5, 1.0, 90]], float)
+    line.hear(more)
+    heard = np.concatenate([call, more])[-gen.seq_len:]
+    assert np.array_equal(line.heard, heard) and len(heard) == gen.seq_len  # the oldest two dropped
+    assert np.allclose(line.z, gen.noise_for(heard, drawn) * 0.5)
+    z = line.z.copy()
+    with pytest.raises(ValueError, match="finite"):
+        line.hear([[60, np.nan, 1, 80]])
+    assert np.array_equal(line.z, z) and np.array_equal(line.heard, heard)
     line.restore(snap)
-    assert np.array_equal(line.z, drawn) and len(line.context) == 0 and line.last_onset is None
+    assert np.array_equal(line.z, drawn) and len(line.heard) == 0 and line.last_onset is None
     kept = Continuation(gen, seed=2, noise_scale=0.5, follow=False)
-    kept.feed(call)
+    kept.hear(call)
     assert np.array_equal(kept.z, drawn)
 
 def test_prime_changes_the_state_and_the_stream_continues_after_it(tiny_run):
