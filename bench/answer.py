@@ -16,7 +16,7 @@ Measured here (twenty-second session, the default shipped then, 100 calls):
     --bars 2                      pc corr        in key  velocity r  register r  density r  notes/beat
       follow                      0.496 ± 0.030  80.0%   0.80        0.71        0.78       7.15
       keep                        0.147 ± 0.034  65.7%   0.54        0.22        0.13       6.63
-      (previous default, no encoder: 0.365, 75.7 %, 0.63, 0.59, 0.43)
+      (the previous recipe, no latent, its --seed 2 run: 0.365, 75.7 %, 0.63, 0.59, 0.43)
     --bars 8 --mode accompany
       follow                      0.603 ± 0.024  78.0%   0.50        0.59        0.75       7.35
       keep                        0.078 ± 0.038  60.7%   0.02        0.07       -0.17       6.54
