@@ -99,8 +99,12 @@ def steering_options(fn):
               show_default=True, help="MIDI file to write.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="ONNX generator (default: the shipped export/default.onnx).")
-@click.option("--count", type=int, default=1, show_default=True,
-              help="Phrases (of the model's sequence length) to generate: one continuous line, as `play` plays it.")
+@click.option("--count", type=int, default=None,
+              help="Phrases (of the model's sequence length) to generate: one continuous line, as `play` plays "
+                   "it [default: 1].")
+@click.option("--bars", type=int, default=None,
+              help="Generate this many 4/4 bars instead of --count phrases (after --prime's last bar line), "
+                   "notes held over the end cut there: a clip that loops.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same file).")
 @click.option("--preset", default="piano", show_default=True, help="Preset name or TOML path.")
 @click.option("--bpm", type=float, default=None, help="Tempo, overriding the preset.")
@@ -119,15 +123,21 @@ def steering_options(fn):
               help="Scale of the key the notes keep to, overriding the preset (and --key auto's mode).")
 @steering_options
 @friendly
-def generate(output, model, count, seed, preset, bpm, plot, candidates, prime_file, prime_bars,
+def generate(output, model, count, bars, seed, preset, bpm, plot, candidates, prime_file, prime_bars,
              key, scale, temperature, low, high, pedal):
     """Generate piano music into a MIDI file (or continue one: --prime)."""
-    from .arrange import Note, phrases, to_midi_file
+    from .arrange import Note, phrases, take_until, to_midi_file
+    from .music import BEATS_PER_BAR
     from .presets import load_preset
     from .runtime import Generator
 
-    if count < 1:
+    if count is not None and bars is not None:
+        raise click.BadParameter("give --count or --bars, not both", param_hint="--bars")
+    if count is not None and count < 1:
         raise click.BadParameter(f"must be at least 1, got {count}", param_hint="--count")
+    if bars is not None and bars < 1:
+        raise click.BadParameter(f"must be at least 1, got {bars}", param_hint="--bars")
+    count = 1 if count is None and bars is None else count
     if seed < 0:
         raise click.BadParameter(f"must be 0 or more, got {seed}", param_hint="--seed")
     _check_candidates(candidates)
@@ -156,19 +166,24 @@ def generate(output, model, count, seed, preset, bpm, plot, candidates, prime_fi
     # The stream `play` uses: each phrase continues the last (LSTM state, noise walk).
     extra = {} if prime is None else {"prime": prime.notes, "start_at": prime.end}
     stream = phrases(gen, pr, seed=seed, candidates=candidates, **extra)
-    notes = [n for _ in range(count) for n in next(stream)[0]]
+    timed = gen.timed and pr.timing == "model"  # otherwise the preset's rhythm, from beat 0
+    bar_after_prime = 0.0 if prime is None else -(-prime.end // BEATS_PER_BAR) * BEATS_PER_BAR
+    if bars is not None:
+        notes = take_until(stream, (bar_after_prime if timed else 0.0) + bars * BEATS_PER_BAR)
+    else:
+        notes = [n for _ in range(count) for n in next(stream)[0]]
     head = []
     if prime is not None:
-        if not (gen.timed and pr.timing == "model"):  # the preset's rhythm starts at 0: move it after the prime
-            from .music import BEATS_PER_BAR
-            shift = -(-prime.end // BEATS_PER_BAR) * BEATS_PER_BAR
+        if not timed:  # move the preset's rhythm after the prime
+            shift = bar_after_prime
             notes = [Note(n.start + shift, n.duration, n.pitch, n.velocity) for n in notes]
         head = [Note(float(s), float(d), int(p), int(v)) for p, s, d, v in prime.notes]
     mf = to_midi_file(head + notes, pr)
     write_atomic(Path(output), lambda p: mf.save(str(p)))
     what = (f"{len(head)} notes of {prime_file} (bars {prime.first_bar}-{prime.first_bar + prime.bars - 1}), "
             f"then " if prime is not None else "")
-    click.echo(f"wrote {output}: {what}{count} phrase(s), {len(notes)} notes, "
+    length = f"{bars} bars" if bars is not None else f"{count} phrase(s)"
+    click.echo(f"wrote {output}: {what}{length}, {len(notes)} notes, "
                f"{mf.length:.1f} s at {pr.bpm:g} BPM ({pr.name})")
     if plot:
         from .plots import piano_roll

@@ -94,6 +94,46 @@ def test_errors_are_one_line(runner, args, needle, tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.mid"))
 
 
+
+def _notes(path):
+    """(start tick, end tick, key) of each note in a written file, in onset order."""
+    import mido
+    t, down, out = 0, {}, []
+    for m in mido.MidiFile(path).tracks[1]:
+        t += m.time
+        if m.type == "note_on" and m.velocity:
+            down.setdefault(m.note, []).append(t)
+        elif m.type in ("note_on", "note_off"):
+            out.append((down[m.note].pop(0), t, m.note))
+    return sorted(out)
+
+
+def test_generate_bars_is_the_same_line_cut_at_the_bar_line(runner, tiny_run, tmp_path):
+    """--bars N writes the line --count writes, up to the Nth bar line: notes from there on
+    dropped, notes held over it cut there."""
+    from midigan.music import BEATS_PER_BAR, FILE_TICKS_PER_BEAT
+    _, model = tiny_run
+    clip, long = tmp_path / "clip.mid", tmp_path / "long.mid"
+    said = {}
+    for out, length in ((clip, ["--bars", "3"]), (long, ["--count", "12"])):
+        r = runner.invoke(main, ["generate", "--model", str(model), "--seed", "2", "-o", str(out), *length])
+        assert r.exit_code == 0, r.output
+        said[out] = r.output
+    assert "3 bars" in said[clip]
+    end = 3 * BEATS_PER_BAR * FILE_TICKS_PER_BEAT
+    whole = _notes(long)
+    assert whole[-1][0] >= end  # (the long line goes past the clip's end)
+    want = [(on, min(off, end), key) for on, off, key in whole if on < end]
+    assert _notes(clip) == want and len(want) > 0
+
+
+def test_generate_bars_and_count_are_exclusive(runner, tiny_run, tmp_path):
+    _, model = tiny_run
+    r = runner.invoke(main, ["generate", "--model", str(model), "--bars", "2", "--count", "2", "-o", str(tmp_path / "x.mid")])
+    assert r.exit_code == 1 and "--count or --bars" in r.output and not (tmp_path / "x.mid").exists()
+    r = runner.invoke(main, ["generate", "--model", str(model), "--bars", "0", "-o", str(tmp_path / "x.mid")])
+    assert r.exit_code == 1 and "--bars" in r.output and "at least 1" in r.output
+
 def test_generate_keeps_existing_file_on_error(runner, tmp_path):
     out = tmp_path / "keep.mid"
     out.write_bytes(b"precious")

@@ -56,6 +56,23 @@ def test_generate_continues_a_file(tmp_path, tiny_run):
     assert r.exit_code == 0 and "at 70 BPM" in r.output
 
 
+def test_generate_bars_after_a_prime_count_from_its_next_bar_line(tmp_path, tiny_run):
+    """A prime that ends mid-bar, then --bars 2: the file ends at the second bar line after the
+    prime's last one, not 8 beats after its last note."""
+    _, model = tiny_run
+    f = prime_file(tmp_path / "a.mid", pitches=[57, 60, 64, 69, 64] * 3)  # 15 eighths: 7.5 beats
+    out = tmp_path / "out.mid"
+    r = CliRunner().invoke(main, ["generate", "--model", str(model), "--prime", str(f), "--bars", "2",
+                                  "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    got = read_notes(out)
+    want = read_prime(f)
+    n = len(want.notes)
+    assert want.end < 8 and np.array_equal(got.pitches[:n], want.notes[:, 0])
+    cont_starts, ends = got.starts[n:], got.starts + got.durations
+    assert len(cont_starts) and cont_starts.min() >= want.end - 1e-6 and cont_starts.max() < 16
+    assert ends.max() <= 16 + 1e-6
+
 @pytest.mark.parametrize("args,needle", [
     (["--prime", "missing.mid"], "No such file"),
     (["--prime", "bad.mid"], "cannot read bad.mid: not a MIDI file"),
