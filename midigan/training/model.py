@@ -102,6 +102,8 @@ class EventGenerator(nn.Module):
         self.with_step = nn.Embedding(ev.SIZES["step"], H)
         self.with_pos = nn.Embedding(ev.BAR_STEPS, H)
         self.pitch_head = nn.Linear(H, N_PITCHES)
+        # PROTOTYPE: logits over the interval from the note before (-87..87), added to each key's
+        self.interval_head = nn.Linear(H, 2 * N_PITCHES - 1) if getattr(cfg, "intervals", 0) else None
         self.with_pitch = nn.Embedding(N_PITCHES, H)
         self.duration_head = nn.Linear(H, ev.SIZES["duration"])
         self.velocity_head = nn.Linear(H, ev.SIZES["velocity"])
@@ -115,6 +117,17 @@ class EventGenerator(nn.Module):
 
     def _after_step(self, y, step, prev_pos):
         return torch.tanh(y + self.with_step(step) + self.with_pos((prev_pos + step) % ev.BAR_STEPS))
+
+    def _pitch_logits(self, u, step, prev_pitch):
+        """[..., 88]: the key head, the chord rule and (with intervals) the interval head's logit
+        of each key's interval from the note before."""
+        logits = self.pitch_head(u) + chord_rule(step, prev_pitch)
+        if self.interval_head is None:
+            return logits
+        keys = torch.arange(N_PITCHES, device=u.device)
+        idx = (keys - prev_pitch.unsqueeze(-1) + N_PITCHES - 1).clamp(0, 2 * N_PITCHES - 2)
+        known = (prev_pitch < N_PITCHES).unsqueeze(-1).float()  # after START: no note before
+        return logits + torch.gather(self.interval_head(u), -1, idx) * known
 
     def _after_pitch(self, u, pitch):
         return torch.tanh(u + self.with_pitch(pitch))
@@ -135,7 +148,7 @@ class EventGenerator(nn.Module):
         step, pitch = cur[..., 0], cur[..., 1]
         u = self._after_step(y, step, prev_pos)
         v = self._after_pitch(u, pitch)
-        logits = [self.step_head(y), self.pitch_head(u) + chord_rule(step, prev[..., 1]),
+        logits = [self.step_head(y), self._pitch_logits(u, step, prev[..., 1]),
                   self.duration_head(v), self.velocity_head(v)]
         if encode:
             return torch.cat(logits, dim=-1), state, kl
@@ -154,7 +167,7 @@ class EventGenerator(nn.Module):
             return torch.argmax(logits + bias[:, s] + gumbel[:, s], dim=-1)
         step = pick(self.step_head(y), "step")
         u = self._after_step(y, step, pos)
-        pitch = pick(self.pitch_head(u) + chord_rule(step, prev[:, 1]), "pitch")
+        pitch = pick(self._pitch_logits(u, step, prev[:, 1]), "pitch")
         v = self._after_pitch(u, pitch)
         dur, vel = pick(self.duration_head(v), "duration"), pick(self.velocity_head(v), "velocity")
         return torch.stack([step, pitch, dur, vel], dim=1), h, c
