@@ -370,8 +370,32 @@ def test_a_latent_model_ships_its_encoder_and_priming_reads_the_noise_with_it(ti
         Generator(tmp_path / "tiny.onnx")
 
 
+
+def test_the_interval_head_adds_each_keys_interval_from_the_note_before():
+    """Key k's logit gains the interval head's logit of k - (the key before); after START
+    nothing; the chord rule still forbids a chord's keys at or below the one before."""
+    from midigan import events as ev
+    from midigan.music import N_PITCHES
+    from midigan.training.model import NEG, build
+
+    G, _ = build(make_config({}, CONFIGS["tiny"]))
+    assert G.interval_head is not None and build(make_config({"intervals": 0}, CONFIGS["tiny"]))[0].interval_head is None
+    u = torch.zeros(1, 3, CONFIGS["tiny"].hidden)
+    with torch.no_grad():
+        G.pitch_head.weight.zero_()
+        G.pitch_head.bias.zero_()
+        G.interval_head.weight.zero_()
+        G.interval_head.bias.copy_(torch.arange(2 * N_PITCHES - 1, dtype=torch.float32))  # logit = interval + 87
+        step, prev = torch.tensor([[3, 0, 3]]), torch.tensor([[40, 40, ev.START["pitch"]]])
+        logits = G._pitch_logits(u, step, prev)
+    keys = torch.arange(N_PITCHES, dtype=torch.float32)
+    assert torch.equal(logits[0, 0], keys - 40 + 87)
+    assert torch.equal(logits[0, 1, 41:], (keys - 40 + 87)[41:]) and (logits[0, 1, :41] < NEG / 2).all()
+    assert torch.equal(logits[0, 2], torch.zeros(N_PITCHES))
+
 def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
-    """A run written before `kl_weight` existed has no encoder: its config reads as kl_weight 0."""
+    """A run written before `kl_weight` and `intervals` existed has no encoder and no interval
+    head: its config reads as kl_weight 0, intervals 0."""
     import dataclasses
 
     from midigan.training.model import build
@@ -379,10 +403,14 @@ def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     ck = load_checkpoint(tiny_run[0])
     cfg = make_config({"kl_weight": 0.0}, CONFIGS["tiny"])
     G, _ = build(cfg)
-    old = {**ck, "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("kl_weight", "free_bits")},
+    cfg = make_config({"kl_weight": 0.0, "intervals": 0}, CONFIGS["tiny"])
+    G, _ = build(cfg)
+    old = {**ck, "config": {k: v for k, v in dataclasses.asdict(cfg).items()
+                            if k not in ("kl_weight", "free_bits", "intervals")},
            "generator": G.state_dict(), "best_generator": G.state_dict()}
     torch.save(old, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt")["config"]["kl_weight"] == 0.0
+    assert load_checkpoint(tmp_path / "old.pt")["config"]["intervals"] == 0
     diff, _ = export_onnx(tmp_path / "old.pt", tmp_path / "old.onnx")
     assert diff <= 1e-4 and not (tmp_path / "old-encoder.onnx").exists()
     from midigan.runtime import Generator

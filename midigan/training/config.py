@@ -29,7 +29,7 @@ class Config:
     hidden: int = 256  # generator LSTM width
     layers: int = 1  # generator LSTM layers
     emb: int = 32  # width of each attribute's input embedding (event)
-    intervals: int = 1  # PROTOTYPE: 1 = an interval head adds each key's interval-from-the-note-before logit
+    intervals: int = 1  # 1: the key head adds a logit per interval from the note before (event)
     dropout: float = 0.2  # on the generator's LSTM outputs (event): the onset head overfits first
     d_hidden: int = 128  # discriminator LSTM width
     d_emb: int = 24  # the discriminator's attribute embedding width (event)

@@ -102,8 +102,9 @@ class EventGenerator(nn.Module):
         self.with_step = nn.Embedding(ev.SIZES["step"], H)
         self.with_pos = nn.Embedding(ev.BAR_STEPS, H)
         self.pitch_head = nn.Linear(H, N_PITCHES)
-        # PROTOTYPE: logits over the interval from the note before (-87..87), added to each key's
-        self.interval_head = nn.Linear(H, 2 * N_PITCHES - 1) if getattr(cfg, "intervals", 0) else None
+        # Logits over the interval from the note before (-87..87), added to each key's: "not the
+        # key before" is one logit here, which the key head alone over-estimated five times.
+        self.interval_head = nn.Linear(H, 2 * N_PITCHES - 1) if cfg.intervals else None
         self.with_pitch = nn.Embedding(N_PITCHES, H)
         self.duration_head = nn.Linear(H, ev.SIZES["duration"])
         self.velocity_head = nn.Linear(H, ev.SIZES["velocity"])
