@@ -42,7 +42,7 @@ from midigan.corpus import load_corpus  # noqa: E402
 from midigan.music import N_PITCHES  # noqa: E402
 from midigan.training.checkpoint import save_checkpoint  # noqa: E402
 from midigan.training.data import EventWindows  # noqa: E402
-from midigan.training.model import NEG, build, chord_rule  # noqa: E402
+from midigan.training.model import NEG, build  # noqa: E402
 from midigan.training.train import PREFIX, _nll, _val_nll  # noqa: E402
 from torch_lines import load_generator  # noqa: E402
 
@@ -79,7 +79,7 @@ def lines(G, cfg, e, pos, tau, g):
         top[:, 0] = (prev_pitch == N_PITCHES - 1).float() * NEG  # nothing above the top key: no chord
         step, step_hot = straight_through(G.step_head(y) + top, tau, g)
         u = torch.tanh(y + step_hot @ G.with_step.weight + G.with_pos((p + step) % ev.BAR_STEPS))
-        pitch, pitch_hot = straight_through(G.pitch_head(u) + chord_rule(step, prev_pitch), tau, g)
+        pitch, pitch_hot = straight_through(G._pitch_logits(u, step, prev_pitch), tau, g)
         v = torch.tanh(u + pitch_hot @ G.with_pitch.weight)
         _, dur_hot = straight_through(G.duration_head(v), tau, g)
         _, vel_hot = straight_through(G.velocity_head(v), tau, g)

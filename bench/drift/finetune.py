@@ -42,7 +42,7 @@ from midigan.corpus import load_corpus  # noqa: E402
 from midigan.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from midigan.training.config import Config, make_config  # noqa: E402
 from midigan.training.data import EventWindows  # noqa: E402
-from midigan.training.model import build, chord_rule  # noqa: E402
+from midigan.training.model import build  # noqa: E402
 from midigan.training.train import _nll, _val_nll  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def main() -> None:
         y, _ = G._run(z, prev, pos[:, :-1])
         u = G._after_step(y, cur[..., 0], pos[:, :-1])
         w = G._after_pitch(u, cur[..., 1])
-        logits = torch.cat([G.step_head(y), G.pitch_head(u) + chord_rule(cur[..., 0], prev[..., 1]),
+        logits = torch.cat([G.step_head(y), G._pitch_logits(u, cur[..., 0], prev[..., 1]),
                             G.duration_head(w), G.velocity_head(w)], -1)
         loss = sum(_nll(logits, cur).values())
         opt.zero_grad(set_to_none=True)

@@ -56,7 +56,7 @@ from midigan.corpus import load_corpus  # noqa: E402
 from midigan.evaluate import WINDOW, real_material  # noqa: E402
 from midigan.music import N_PITCHES  # noqa: E402
 from midigan.training.data import EventWindows  # noqa: E402
-from midigan.training.model import NEG, chord_rule  # noqa: E402
+from midigan.training.model import NEG  # noqa: E402
 from torch_lines import judge_lines, load_generator  # noqa: E402
 
 TEMPS = {"step": 1.0, "pitch": 1.0, "duration": 1.0, "velocity": 0.7}
@@ -113,7 +113,7 @@ def sample(G, cfg, B: int, n: int, seed: int, v: dict) -> np.ndarray:
             s[:, 0] += (prev[:, 1] == N_PITCHES - 1).float() * NEG
         step = pick(s, "step")
         u = G._after_step(y, step, pos)
-        pitch = pick(G.pitch_head(u) + chord_rule(step, prev[:, 1]), "pitch")
+        pitch = pick(G._pitch_logits(u, step, prev[:, 1]), "pitch")
         w = G._after_pitch(u, pitch)
         e = torch.stack([step, pitch, pick(G.duration_head(w), "duration"), pick(G.velocity_head(w), "velocity")], 1)
         out.append(e)

@@ -52,7 +52,7 @@ from midigan.corpus import load_corpus  # noqa: E402
 from midigan.music import N_PITCHES  # noqa: E402
 from midigan.training.checkpoint import save_checkpoint  # noqa: E402
 from midigan.training.data import EventWindows  # noqa: E402
-from midigan.training.model import NEG, chord_rule  # noqa: E402
+from midigan.training.model import NEG  # noqa: E402
 from midigan.training.train import PREFIX, _nll, _val_nll  # noqa: E402
 from torch_lines import load_generator  # noqa: E402
 
@@ -83,7 +83,7 @@ def teacher_forced(G, z, e, pos):
     y = G.drop(raw)
     u = G._after_step(y, cur[..., 0], pos[:, :-1])
     v = G._after_pitch(u, cur[..., 1])
-    logits = torch.cat([G.step_head(y), G.pitch_head(u) + chord_rule(cur[..., 0], prev[..., 1]),
+    logits = torch.cat([G.step_head(y), G._pitch_logits(u, cur[..., 0], prev[..., 1]),
                         G.duration_head(v), G.velocity_head(v)], -1)
     return logits, raw
 
@@ -103,7 +103,7 @@ def free_running(G, z, e, pos, length: int, g):
         top[:, 0] = (prev[:, 1] == N_PITCHES - 1).float() * NEG  # nothing above the top key: no chord
         step = draw(G.step_head(y) + top, g)
         u = G._after_step(y, step, p)
-        pitch = draw(G.pitch_head(u) + chord_rule(step, prev[:, 1]), g)
+        pitch = draw(G._pitch_logits(u, step, prev[:, 1]), g)
         v = G._after_pitch(u, pitch)
         prev = torch.stack([step, pitch, draw(G.duration_head(v), g), draw(G.velocity_head(v), g)], -1)
         p = (p + step) % ev.BAR_STEPS
