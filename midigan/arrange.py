@@ -109,7 +109,6 @@ def phrases(generator, preset: Preset, seed: int = 0, count: int = 1, candidates
             yield [a.arrange(line) for a, line in zip(arrangers, out)]
 
 
-
 def take_until(stream, end: float) -> list[Note]:
     """The first line of `phrases(...)` up to beat `end`: phrases are taken until one reaches
     it; notes starting at or after it are dropped and those held over it cut there, so a clip
@@ -120,6 +119,7 @@ def take_until(stream, end: float) -> list[Note]:
         out += [Note(n.start, min(n.duration, end - n.start), n.pitch, n.velocity) for n in line if n.start < end]
         if not line or max(n.start for n in line) >= end:
             return out
+
 
 def shape_pitches(pitches, preset: Preset) -> np.ndarray:
     """Snap pitches into the preset's key and scale, then fold octaves into its range."""
