@@ -11,7 +11,7 @@ bar to its end (it hears a bar at a time), instead of an answer. Prints the figu
 
     python bench/answer.py [CORPUS] [--model export/default.onnx] [--n 50] [--bars 4] [--mode answer]
 
-Measured here (twenty-second session, the default shipped then, 100 calls):
+Measured here (twenty-second session, 100 calls; the latent default before the interval head):
 
     --bars 2                      pc corr        in key  velocity r  register r  density r  notes/beat
       follow                      0.496 ± 0.030  80.0%   0.80        0.71        0.78       7.15
@@ -20,6 +20,10 @@ Measured here (twenty-second session, the default shipped then, 100 calls):
     --bars 8 --mode accompany
       follow                      0.603 ± 0.024  78.0%   0.50        0.59        0.75       7.35
       keep                        0.078 ± 0.038  60.7%   0.02        0.07       -0.17       6.54
+
+The default with the interval head (shipped since): --bars 2, follow 0.421 ± 0.030, 79.0 %, 0.82,
+0.74, 0.83, 6.83; keep 0.201 ± 0.035, 66.8 %, 0.63, 0.31, 0.31; accompanying, follow 0.483 ± 0.030,
+74.3 %, 0.48, 0.60, 0.75; keep 0.052 ± 0.039.
 
 The encoder reading the line's own notes as well (tried first): accompanying, it asked for ever
 busier lines (notes per beat rising from 7 to 12 over 16 bars against calls of 6); heard notes
