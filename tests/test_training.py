@@ -227,6 +227,8 @@ def test_config_fails_loudly(tmp_path):
         make_config({"candidates": 4}, CONFIGS["seed"])
     with pytest.raises(ValueError, match="kl_weight and free_bits"):
         make_config({"kl_weight": -1.0})
+    with pytest.raises(ValueError, match="intervals = 2 should be 0 or 1"):
+        make_config({"intervals": 2})
     with pytest.raises(ValueError, match="unknown config"):
         load_config("huge")
     toml = tmp_path / "mine.toml"

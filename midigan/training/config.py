@@ -1,7 +1,8 @@
 """Training configs: plain typed values, named or read from TOML, failing loudly on unknown keys.
 
 `Config()` is the default, what ships: an LSTM generator over note events (onset step,
-key, duration, velocity; midigan/events.py) fed one noise vector per line, trained by
+key, duration, velocity; midigan/events.py; each key scored also by its interval from the
+note before) fed one noise vector per line, trained by
 maximum likelihood with that noise as a VAE's latent (an encoder reads each training
 window; a KL term with free bits keeps the noise near N(0, I), where the runtime draws it);
 then an LSTM discriminator trained with binary cross-entropy to tell
@@ -96,6 +97,8 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1 or cfg.kl_weight):
         raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0, kl_weight = 0) "
                          "and candidates = 1")
+    if cfg.intervals not in (0, 1):
+        raise ValueError(f"config: intervals = {cfg.intervals} should be 0 or 1")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:
