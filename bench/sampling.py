@@ -41,9 +41,10 @@ def with_temperatures(model: Path, temps: dict, out: Path) -> Path:
             s["temperature"] = {**s["temperature"], **temps}
             p.value = json.dumps(s)
     onnx.save(m, str(out))
-    critic = read_metadata(model).get("critic")
-    if critic:  # the critic the metadata names, beside the copy as beside the model
-        shutil.copyfile(model.parent / critic, out.parent / critic)
+    meta = read_metadata(model)
+    for key in ("critic", "encoder"):  # the networks the metadata names, beside the copy as beside the model
+        if meta.get(key):
+            shutil.copyfile(model.parent / meta[key], out.parent / meta[key])
     return out
 
 
