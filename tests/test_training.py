@@ -372,7 +372,6 @@ def test_a_latent_model_ships_its_encoder_and_priming_reads_the_noise_with_it(ti
         Generator(tmp_path / "tiny.onnx")
 
 
-
 def test_the_interval_head_adds_each_keys_interval_from_the_note_before():
     """Key k's logit gains the interval head's logit of k - (the key before); after START
     nothing; the chord rule still forbids a chord's keys at or below the one before."""
@@ -395,6 +394,7 @@ def test_the_interval_head_adds_each_keys_interval_from_the_note_before():
     assert torch.equal(logits[0, 1, 41:], (keys - 40 + 87)[41:]) and (logits[0, 1, :41] < NEG / 2).all()
     assert torch.equal(logits[0, 2], torch.zeros(N_PITCHES))
 
+
 def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     """A run written before `kl_weight` and `intervals` existed has no encoder and no interval
     head: its config reads as kl_weight 0, intervals 0."""
@@ -403,8 +403,6 @@ def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     from midigan.training.model import build
 
     ck = load_checkpoint(tiny_run[0])
-    cfg = make_config({"kl_weight": 0.0}, CONFIGS["tiny"])
-    G, _ = build(cfg)
     cfg = make_config({"kl_weight": 0.0, "intervals": 0}, CONFIGS["tiny"])
     G, _ = build(cfg)
     old = {**ck, "config": {k: v for k, v in dataclasses.asdict(cfg).items()
