@@ -60,7 +60,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from midigan.corpus import load_corpus  # noqa: E402
-from midigan.evaluate import WINDOW, model_streams, real_material, stream_material  # noqa: E402
+from midigan.evaluate import model_streams, real_material, stream_material  # noqa: E402
 from midigan.judge import neural_c2st  # noqa: E402
 from midigan.presets import load_preset  # noqa: E402
 

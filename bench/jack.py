@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def record(env, cmd):
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=str(ROOT))
         time.sleep(0.3)
     finally:
-        dump.terminate()
+        dump.send_signal(signal.SIGINT)  # it closes its JACK client; SIGTERM stalls a -S server 5 s
         out = dump.communicate(timeout=5)[0]
     ons = [int(line.split(":")[0]) for line in out.splitlines()
            if ":" in line and line.split(":")[1].split()[:1] and line.split(":")[1].split()[0].startswith("9")

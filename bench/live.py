@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -137,7 +138,6 @@ def run_player(port_factory, gen, name, seconds, events_per_s=1000):
     p = Player(port, gen, pr, bars=None, realtime=REALTIME)
     p.bpm = bpm  # past the CLI's 400 BPM cap on purpose, for the events/s figure
     ref[0] = p
-    import threading
     threading.Timer(seconds, p.stop).start()
     p.run()
     return port
@@ -176,27 +176,37 @@ def start_jack():
 
 
 class Recorder:
-    """A python-rtmidi JACK input: (seconds, message, monotonic at callback).
+    """A python-rtmidi JACK input: (seconds, message, monotonic when polled).
 
     rtmidi stamps each event with jack_get_time() deltas taken in the JACK
-    process cycle; their running sum is the arrival time on the system clock."""
+    process cycle; their running sum is the arrival time on the system clock.
+    Polled by a thread, never a callback: rtmidi runs a callback on JACK's process
+    thread, and closing the port while one waited for the GIL hung or crashed."""
 
     def __init__(self, client="bench-rec"):
         import rtmidi
 
-        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client)
+        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client, queue_size_limit=8192)
         self.m.ignore_types(sysex=True, timing=True, active_sense=True)
         self.events, self.t = [], 0.0
-        self.m.set_callback(self._cb)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
         self.m.open_virtual_port("in")
         self.port = f"{client}:in"
 
-    def _cb(self, ev, _=None):
-        self.t += ev[1]
-        self.events.append((self.t, tuple(ev[0]), time.monotonic()))
+    def _poll(self):
+        while not self._stop.is_set():
+            ev = self.m.get_message()
+            if ev is None:
+                time.sleep(0.0002)
+                continue
+            self.t += ev[1]
+            self.events.append((self.t, tuple(ev[0]), time.monotonic()))
 
     def close(self):
-        self.m.cancel_callback()
+        self._stop.set()
+        self._thread.join(2)
         self.m.close_port()
         self.m.delete()
 
@@ -244,7 +254,6 @@ def child_jack(name, seconds, events_per_s):
         pr, bpm = scenario(name, events_per_s)
         p = Player(port, NumpyGen(), pr, realtime=REALTIME)
         p.bpm = bpm
-        import threading
         threading.Timer(seconds, p.stop).start()
         p.run()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,7 +92,7 @@ def jack_transport(periods, seconds, takes):
                 proc.kill()
             out = ""
             if dump is not None:
-                dump.terminate()
+                dump.send_signal(signal.SIGINT)  # it closes its JACK client; SIGTERM stalls a -S server 5 s
                 out = dump.communicate(timeout=5)[0]
             if daw is not None:
                 daw.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -44,7 +45,7 @@ def count_xruns(period: int, seconds: float, busy: bool) -> tuple[int | None, st
 
         client = jack.Client("xrun-probe")
     except BaseException:
-        dump.terminate()
+        dump.send_signal(signal.SIGINT)  # it closes its JACK client; SIGTERM stalls a -S server 5 s
         bench_jack.stop(server)
         raise
     try:
@@ -67,7 +68,7 @@ def count_xruns(period: int, seconds: float, busy: bool) -> tuple[int | None, st
     finally:
         client.deactivate()
         client.close()
-        dump.terminate()
+        dump.send_signal(signal.SIGINT)  # it closes its JACK client; SIGTERM stalls a -S server 5 s
         dump.wait(5)
         bench_jack.stop(server)
 

@@ -106,10 +106,11 @@ def _client(kind: str, api: str, client_name: str):
                              f"(available: {', '.join(compiled_apis()) or 'none'})")
     # libjack would otherwise try to start a server itself (and print about it).
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
-    cls = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
     try:
         with _quiet_stderr():
-            return cls(_API_IDS[api], client_name)
+            if kind == "out":
+                return rtmidi.MidiOut(_API_IDS[api], client_name)
+            return rtmidi.MidiIn(_API_IDS[api], client_name, queue_size_limit=8192)  # polled: room to wait
     except (rtmidi.RtMidiError, SystemError, RuntimeError):
         raise APIUnavailable(_why_unavailable(api)) from None
 
@@ -342,25 +343,51 @@ class Inbox:
 
 
 class ClockInput(Inbox):
-    """A MIDI input for --sync: keeps (arrival time, message) pairs for the player.
+    """A MIDI input for --sync and --listen: keeps (arrival time, message) pairs for the player.
 
-    rtmidi calls back on its own thread; the arrival time is taken there, on the
-    player's clock, because that instant is what anchors the beat grid.
+    Read by a polling thread, never an rtmidi callback: on JACK, rtmidi calls a callback on
+    the process thread, which then waits for the GIL, and closing the port while a clock
+    streamed in hung or crashed the process (tests/test_live_jack.py, closing mid-clock).
+    The arrival time anchors the beat grid, so it comes from rtmidi's deltas (taken as each
+    message came in), anchored on the player's clock: a message arrived no later than it
+    was polled, so the chain is pulled back to any poll that came before it. It creeps
+    forward by `CREEP` of each delta, so an input clock slower than ours cannot run ahead.
     """
+
+    POLL = 0.0005  # seconds between looks when nothing came: what a message may wait
+    CREEP = 1e-3
 
     def __init__(self, midiin, name: str, now=time.perf_counter):
         super().__init__()
         self._in, self.name, self.now = midiin, name, now
-        midiin.ignore_types(sysex=True, timing=False, active_sense=True)
-        midiin.set_callback(self._receive)
+        # Nothing dropped by rtmidi: each delta counts from the message before, kept or not.
+        midiin.ignore_types(sysex=False, timing=False, active_sense=False)
+        self._last = None  # the previous message's arrival time
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="midigan-input", daemon=True)
+        self._thread.start()
 
-    def _receive(self, event, _data=None):
-        self.put((self.now(), event[0]))
+    def receive(self, msg, delta: float, polled: float) -> None:
+        """Keep `msg` (unless sysex or active sensing) at the arrival its delta gives."""
+        t = polled if self._last is None else min(polled, self._last + delta * (1 + self.CREEP))
+        self._last = t
+        if msg and msg[0] not in (0xF0, 0xFE):
+            self.put((t, msg))
+
+    def _poll(self) -> None:
+        get = self._in.get_message
+        while not self._stop.is_set():
+            event = get()
+            if event is None:
+                self._stop.wait(self.POLL)
+            else:
+                self.receive(event[0], event[1], self.now())
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
         try:
-            self._in.close_port()  # first: no new messages, then no callback
-            self._in.cancel_callback()
+            self._in.close_port()
         finally:
             self._in.delete()
 
@@ -384,22 +411,26 @@ def open_input(name: str = "virtual", *, api: str = "auto", client_name: str = "
     if name == "virtual" and api == "winmm":
         raise APIUnavailable("Windows cannot create virtual MIDI ports: create one with loopMIDI "
                              "and pass --sync NAME")
-    mi = _client("in", api, client_name)
+    # Read (and rtmidi told to drop nothing) before the port opens: a Start sent the
+    # instant it appears is not lost.
+    inbox = ClockInput(_client("in", api, client_name), virtual_name, now)
+    mi = inbox._in
     try:
         with _quiet_stderr():
             if name == "virtual":
                 mi.open_virtual_port(virtual_name)
-                return ClockInput(mi, virtual_name, now)
+                return inbox
             names = mi.get_ports()
             ours = tuple(exclude)
             mine = [n for n in names if not (ours and n.startswith(ours))]
             i = names.index(mine[_find(mine, name, "input")])
             mi.open_port(i, "clock")
-        return ClockInput(mi, names[i], now)
+        inbox.name = names[i]
+        return inbox
     except (rtmidi.RtMidiError, SystemError) as e:
-        mi.delete()
+        inbox.close()
         raise PortError(f"cannot open MIDI input {name!r} on {api} (busy or refused: "
                         f"{str(e).strip() or type(e).__name__})") from None
     except BaseException:
-        mi.delete()
+        inbox.close()
         raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -310,9 +311,12 @@ class _FakeIn:
         self.opened = i
 
     def ignore_types(self, **kw):
-        pass
+        self.ignored = kw
 
-    def set_callback(self, cb):
+    def get_message(self):
+        return None
+
+    def close_port(self):
         pass
 
     def delete(self):
@@ -329,6 +333,54 @@ def test_sync_never_matches_our_own_output(monkeypatch):
     assert "midigan:midigan" not in str(e.value) and "Bitwig:clock out" in str(e.value)
     clock = ports.open_input("clock", api="alsa", exclude=("midigan:",))
     assert clock.name == "Bitwig:clock out 129:0"
+    clock.close()
+
+
+class _ScriptedIn(_FakeIn):
+    """An rtmidi input whose queue holds `script`: (message, rtmidi's delta) pairs."""
+
+    def __init__(self, script):
+        super().__init__([])
+        self.script = list(script)
+
+    def get_message(self):
+        return self.script.pop(0) if self.script else None
+
+
+def test_clock_input_times_arrivals_by_rtmidi_deltas_anchored_on_the_earliest_poll():
+    from midigan.ports import ClockInput
+
+    inbox = ClockInput(_ScriptedIn([]), "clock")
+    try:
+        assert inbox._in.ignored == dict(sysex=False, timing=False, active_sense=False)  # no delta lost
+        # Polled late (at 10.004) after two quick ticks: the deltas place the second at 10.0 + 0.02.
+        inbox.receive([0xF8], 0.0, polled=10.0)
+        inbox.receive([0xF8], 0.02, polled=10.025)
+        # A poll that came sooner than the chain says pulls the chain back to it.
+        inbox.receive([0xF8], 0.02, polled=10.035)
+        inbox.receive([0xFE], 0.02, polled=10.06)  # active sensing: counts for time, not kept
+        inbox.receive([0xFA], 0.01, polled=10.07)
+        got = inbox.take()
+        assert [m for _t, m in got] == [[0xF8], [0xF8], [0xF8], [0xFA]]
+        assert [t for t, _m in got] == pytest.approx([10.0, 10.02, 10.035, 10.065], abs=1e-4)
+    finally:
+        inbox.close()
+
+
+def test_clock_input_reads_its_port_on_a_thread_and_close_stops_it():
+    from midigan.ports import ClockInput
+
+    fake = _ScriptedIn([([0xFA], 0.0), ([0xF8], 0.01), ([0xF0, 1, 0xF7], 0.0)])
+    inbox = ClockInput(fake, "clock", now=lambda: 5.0)
+    try:
+        deadline = time.monotonic() + 5
+        while len(inbox._inbox) < 2:
+            assert time.monotonic() < deadline, "the reader thread took nothing"
+            inbox.wait(0.01)
+    finally:
+        inbox.close()
+    assert not inbox._thread.is_alive()
+    assert inbox.take() == [(5.0, [0xFA]), (5.0, [0xF8])]  # sysex not kept; none polled before its delta
 
 
 # ---------------------------------------------------------------- JackOutput without a server
@@ -562,7 +614,7 @@ def test_notes_land_on_their_frames_in_a_separate_client(jack_server, grid16):
                            capture_output=True, text=True, timeout=60)
         time.sleep(0.2)
     finally:
-        dump.terminate()
+        dump.send_signal(signal.SIGINT)  # SIGINT: it closes its JACK client (killed, it stalls the -S server 5 s)
         out = dump.communicate(timeout=5)[0]
     assert p.returncode == 0, p.stderr
     assert "(jack, latency 1.33 ms (64 frames))" in p.stderr
@@ -688,7 +740,7 @@ def test_a_virtual_port_waits_for_its_first_reader_then_plays_from_the_first_not
     finally:
         play.kill() if play.poll() is None else None
         if dump is not None:
-            dump.terminate()
+            dump.send_signal(signal.SIGINT)  # SIGINT: it closes its JACK client (killed, it stalls the -S server 5 s)
     out = dump.communicate(timeout=5)[0]
     assert play.returncode == 0, err
     assert "waiting for a connection to 'mg-wait:mg-wait'" in err

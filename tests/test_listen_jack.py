@@ -101,6 +101,11 @@ def test_answers_a_phrase_played_into_midigan_in(jack_server, event_model, backe
         _stdout, err = proc.communicate(timeout=15)
         time.sleep(0.2)
     finally:
+        if call is not None and call.poll() is None:
+            try:  # let it close its JACK client: killed mid-cycle, it stalls the -S server 5 s
+                call.communicate("\n\n", timeout=5)
+            except (subprocess.TimeoutExpired, OSError):
+                pass
         for p in (proc, call):
             if p is not None and p.poll() is None:
                 p.kill()

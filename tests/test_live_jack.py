@@ -280,3 +280,43 @@ def test_follows_midi_clock_over_jack(jack_server, model, grid_preset):
     # spread is what says "on the clock's grid".
     lag = on - 6 * dt * np.arange(16)
     assert lag.max() - lag.min() < 0.010, (np.round(lag * 1e3, 2), err[-2000:])
+
+
+CLOSE_MID_CLOCK = """
+import threading, time, rtmidi
+from midigan.ports import open_input
+
+def send(stop):
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midigan-close-test")
+    while not any("midigan clock" in n for n in out.get_ports()):
+        time.sleep(0.005)
+    out.open_port([i for i, n in enumerate(out.get_ports()) if "midigan clock" in n][0])
+    while not stop.is_set():
+        out.send_message([0xF8])
+        time.sleep(0.0005)
+    out.delete()
+
+for _ in range(8):
+    clock = open_input("virtual", api="jack", client_name="midigan-close")
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,))
+    sender.start()
+    t = time.perf_counter() + 0.3
+    while time.perf_counter() < t:  # the GIL held as a player's last spin holds it
+        pass
+    got = len(clock.take())
+    clock.close()  # with ticks still arriving
+    stop.set()
+    sender.join()
+    assert got > 0, "no tick arrived"
+print("closed 8 times")
+"""
+
+
+@jack
+def test_a_clock_input_closes_while_a_clock_streams_in(jack_server):
+    """A DAW's clock runs on after midigan stops: closing the input must neither hang nor crash
+    (an rtmidi callback on JACK's process thread did both)."""
+    pytest.importorskip("rtmidi")
+    p = subprocess.run([sys.executable, "-c", CLOSE_MID_CLOCK], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "closed 8 times" in p.stdout, p.stderr[-2000:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -425,7 +426,7 @@ def test_play_follows_jack_transport_started_and_stopped_by_another_client(jack_
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        dump.terminate()
+        dump.send_signal(signal.SIGINT)  # SIGINT: it closes its JACK client (killed, it stalls the -S server 5 s)
         out = dump.communicate(timeout=5)[0]
         daw.close()
     assert proc.returncode == 130, err
