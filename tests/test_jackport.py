@@ -353,7 +353,7 @@ def test_clock_input_times_arrivals_by_rtmidi_deltas_anchored_on_the_earliest_po
     inbox = ClockInput(_ScriptedIn([]), "clock")
     try:
         assert inbox._in.ignored == dict(sysex=False, timing=False, active_sense=False)  # no delta lost
-        # Polled late (at 10.004) after two quick ticks: the deltas place the second at 10.0 + 0.02.
+        # The second tick polled late (at 10.025): its delta places it 0.02 after the first.
         inbox.receive([0xF8], 0.0, polled=10.0)
         inbox.receive([0xF8], 0.02, polled=10.025)
         # A poll that came sooner than the chain says pulls the chain back to it.
@@ -380,7 +380,7 @@ def test_clock_input_reads_its_port_on_a_thread_and_close_stops_it():
     finally:
         inbox.close()
     assert not inbox._thread.is_alive()
-    assert inbox.take() == [(5.0, [0xFA]), (5.0, [0xF8])]  # sysex not kept; none polled before its delta
+    assert inbox.take() == [(5.0, [0xFA]), (5.0, [0xF8])]  # sysex not kept; each no later than its poll
 
 
 # ---------------------------------------------------------------- JackOutput without a server
