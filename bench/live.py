@@ -44,6 +44,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from midigan.player import Player  # noqa: E402
 from midigan.ports import MemoryPort  # noqa: E402
 from midigan.presets import load_preset  # noqa: E402
+from tests.polled import PolledJackInput  # noqa: E402  (the tests' polled JACK input)
 
 
 REALTIME = "--no-realtime" not in sys.argv
@@ -175,40 +176,21 @@ def start_jack():
     return None
 
 
-class Recorder:
-    """A python-rtmidi JACK input: (seconds, message, monotonic when polled).
+class Recorder(PolledJackInput):
+    """A python-rtmidi JACK input (polled: tests/polled.py): (seconds, message, monotonic when polled).
 
     rtmidi stamps each event with jack_get_time() deltas taken in the JACK
-    process cycle; their running sum is the arrival time on the system clock.
-    Polled by a thread, never a callback: rtmidi runs a callback on JACK's process
-    thread, and closing the port while one waited for the GIL hung or crashed."""
+    process cycle; their running sum is the arrival time on the system clock."""
 
     def __init__(self, client="bench-rec"):
-        import rtmidi
-
-        self.m = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client, queue_size_limit=8192)
-        self.m.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.events, self.t = [], 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        self.m.open_virtual_port("in")
+        self.t = 0.0
+        super().__init__(client)
+        self.midiin.open_virtual_port("in")
         self.port = f"{client}:in"
 
-    def _poll(self):
-        while not self._stop.is_set():
-            ev = self.m.get_message()
-            if ev is None:
-                time.sleep(0.0002)
-                continue
-            self.t += ev[1]
-            self.events.append((self.t, tuple(ev[0]), time.monotonic()))
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.m.close_port()
-        self.m.delete()
+    def receive(self, msg, delta):
+        self.t += delta
+        self.events.append((self.t, msg, time.monotonic()))
 
 
 def expected_pitches(n):
@@ -410,7 +392,7 @@ def stop_on_tick(model, runs=4):
             sender.set_process_callback(process)
             sender.activate()
             rec = Recorder("bench-stop-rec")
-            rec.m.ignore_types(sysex=True, timing=False, active_sense=True)
+            rec.midiin.ignore_types(sysex=True, timing=False, active_sense=True)
             sender.connect("bench-stop:out", rec.port)
             env = dict(os.environ, MIDIGAN_JACK_BACKEND="rtmidi") if backend == "rtmidi" else None
             proc = subprocess.Popen([sys.executable, "-m", "midigan", "play", "--api", "jack", "--port", rec.port,
