@@ -417,3 +417,107 @@ def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
     gen = Generator(tmp_path / "old.onnx")
     z = np.ones((2, gen.noise_dim), np.float32)
     assert gen.encoder is None and gen.noise_for(np.array([[60, 0, 1, 64]], float), z) is z
+
+
+def _copy_config(copy: int = 6):
+    return make_config({"copy": copy}, CONFIGS["tiny"])
+
+
+def test_copy_heads_score_the_same_teacher_forced_as_sampled():
+    """With copy heads (any weights) the teacher-forced logits are the ones each sampled note was
+    drawn from: argmax(logits + the same Gumbel noise) gives back every attribute sampled."""
+    from midigan import events as ev
+    from midigan.training.model import build
+
+    torch.manual_seed(0)
+    cfg = _copy_config()
+    G, _ = build(cfg)
+    G.eval()
+    with torch.no_grad():
+        for m in G.copy.values():
+            m.score.weight.normal_(0, 2.0)
+            m.score.bias.normal_(0, 2.0)
+    B, T = 5, 40
+    z = torch.randn(B, cfg.noise_dim)
+    prev = torch.tensor([ev.START[a] for a in ev.ATTRS]).expand(B, 4)
+    pos = torch.zeros(B, dtype=torch.long)
+    h = c = torch.zeros(1, B, cfg.hidden)
+    hist = G.start_history(prev, pos)
+    gumbel, events, where = [], [prev], [pos]
+    with torch.no_grad():
+        for _ in range(T):
+            gumbel.append(-torch.log(-torch.log(torch.rand(B, ev.WIDTH))))
+            prev, h, c, hist = G.step(z, prev, pos, h, c, gumbel[-1], torch.zeros(B, ev.WIDTH), hist)
+            pos = (pos + prev[:, 0]) % ev.BAR_STEPS
+            events.append(prev)
+            where.append(pos)
+        e, g = torch.stack(events, 1), torch.stack(gumbel, 1)
+        logits, _ = G(z, e, torch.stack(where, 1))
+    for i, a in enumerate(ev.ATTRS):
+        s = ev.SPANS[a]
+        assert torch.equal((logits[..., s] + g[..., s]).argmax(-1), e[:, 1:, i]), a
+    assert hist.shape == (B, cfg.copy + 2, 5) and torch.equal(hist[:, 0, :4], e[:, -1])
+
+
+def _copying_checkpoint(tmp_path, tiny_corpus, lag: int = 4):
+    """A tiny copy run whose weights are set to strike a key every sixth of a beat, the key
+    `lag` notes back (any key until then)."""
+    (tmp_path / "copy.toml").write_text('base = "tiny"\ncopy = 6\n')
+    ckpt = run_training(tiny_corpus, tmp_path / "run", config=str(tmp_path / "copy.toml"), progress=False)
+    ck = load_checkpoint(ckpt)
+    from midigan.training.model import build
+
+    G, _ = build(_copy_config())
+    G.load_state_dict(ck["best_generator"])
+    with torch.no_grad():
+        G.step_head.weight.zero_()
+        G.step_head.bias.fill_(-50.0)
+        G.step_head.bias[4] = 50.0  # no chords: the chord rule stays out of the way
+        G.copy["pitch"].score.bias[lag - 1] = 50.0
+    ck = {**ck, "best_generator": G.state_dict(), "generator": G.state_dict()}
+    torch.save(ck, tmp_path / "copying.pt")
+    return tmp_path / "copying.pt"
+
+
+def test_a_copy_model_exports_and_the_runtime_carries_its_history(tmp_path, tiny_corpus):
+    """The exported graph takes and returns the history; the runtime feeds it back across notes,
+    phrases, the critic's pick among candidates and a teacher-forced prime, so a model told to
+    copy the key four notes back plays a figure of four keys over and over."""
+    from midigan.runtime import Continuation, Generator
+
+    ckpt = _copying_checkpoint(tmp_path, tiny_corpus)
+    diff, _ = export_onnx(ckpt, tmp_path / "copy.onnx")
+    assert diff <= 1e-4
+    gen = Generator(tmp_path / "copy.onnx")
+    assert gen.history == 8 and gen.candidates == 2
+    stream = gen.stream(seed=1, count=3)
+    keys = np.concatenate([next(stream)[..., 0] for _ in range(3)], axis=1)
+    assert keys.shape == (3, 3 * gen.seq_len)
+    assert (keys[:, 4:] == keys[:, :-4]).all() and len(np.unique(keys[:, :4])) > 1
+    prime = np.array([[60 + k, k / 6, 0.1, 64] for k in range(6)], float)  # 60 .. 65 climbing
+    line = Continuation(gen, seed=2)
+    line.feed(prime)
+    before = line.snapshot()
+    first = line.sample(8)[:, 0]
+    assert first.tolist() == [62, 63, 64, 65, 62, 63, 64, 65]  # the prime's last four, again
+    line.restore(before)
+    assert line.sample(8)[:, 0].tolist() == first.tolist()
+
+
+def test_the_runtime_refuses_a_history_the_graph_does_not_match(tiny_run, tmp_path):
+    """A `history` in the metadata of a graph without one (or a history that is not a row count)
+    is refused at load."""
+    from midigan.runtime import Generator, ModelError
+
+    from .conftest import relabel_onnx
+
+    for value, says in (("8", "do not match"), ("x", "history should be")):
+        bad = relabel_onnx(tiny_run[1], tmp_path / f"bad{value}.onnx", history=value)
+        with pytest.raises(ModelError, match=says):
+            Generator(bad)
+
+
+def test_copy_is_checked():
+    assert _copy_config(24).copy == 24
+    with pytest.raises(ValueError, match="copy"):
+        make_config({"copy": 65})
