@@ -34,19 +34,6 @@ START = {a: n for a, n in SIZES.items()}  # each attribute's 'no previous note' 
 OFFSETS = dict(zip(ATTRS, np.cumsum([0] + [SIZES[a] for a in ATTRS])[:-1].tolist()))
 WIDTH = sum(SIZES.values())  # the attributes' logits side by side, in ATTRS order
 SPANS = {a: slice(OFFSETS[a], OFFSETS[a] + SIZES[a]) for a in ATTRS}  # each attribute's part of those
-# A copy model's history: its last notes, newest first, one row each of these columns; PAD
-# where there is no note (or, for the bar position, on a START row), matching nothing.
-HISTORY = ATTRS + ("pos",)
-PAD = -1
-
-
-def start_history(prev, pos, rows: int) -> np.ndarray:
-    """[B, rows, 5] history of lines whose last note is prev [B, 4] at bar position pos [B]."""
-    prev, pos = np.asarray(prev, np.int64), np.asarray(pos, np.int64)
-    hist = np.full((len(prev), rows, len(HISTORY)), PAD, np.int64)
-    hist[:, 0, :4] = prev
-    hist[:, 0, 4] = np.where(prev[:, 0] < SIZES["step"], pos, PAD)
-    return hist
 
 
 def duration_edges() -> np.ndarray:

@@ -12,8 +12,6 @@ Two graph kinds exist, named by the ``output`` metadata key:
   with the recommended sampling settings. When ``sampling`` asks for several candidates,
   the file named by ``critic`` (an ``output = critic`` graph: events, pos -> score) is
   the discriminator, and each phrase played is the candidate it scores most real.
-  A model whose heads copy from its last notes (metadata ``history`` = R rows) also takes
-  hist[batch, R, 5] (events.HISTORY: its last notes, newest first) and returns hist_out.
 """
 from __future__ import annotations
 
@@ -39,8 +37,6 @@ IO = {
     "critic": (("events", "pos"), ("score",)),
     "encoder": (("events", "pos"), ("mean",)),
 }
-HISTORY_IO = (("hist",), ("hist_out",))  # an event graph's extra input and output with a history
-MAX_HISTORY = 66
 NEG = -1e9  # a forbidden class's bias
 MAX_CANDIDATES = 64
 
@@ -149,9 +145,6 @@ def _check_events(meta: dict, path) -> None:
         ct = s.get("critic_temperature", 0)
         if not (isinstance(ct, (int, float)) and 0 <= ct <= 100):
             raise ModelError(f"{path}: sampling critic_temperature should be a number 0-100")
-        r = meta.get("history", "0")
-        if not (r.isdigit() and (r == "0" or 2 < int(r) <= MAX_HISTORY)):
-            raise ModelError(f"{path}: history should be a whole number of rows 3-{MAX_HISTORY}")
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -185,10 +178,7 @@ def _open(path, kind: str | None, threads: int):
         raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
     ins = tuple(i.name for i in session.get_inputs())
     outs = tuple(o.name for o in session.get_outputs())
-    want = IO[kind]
-    if kind == "event" and "history" in meta:
-        want = tuple(n + h for n, h in zip(want, HISTORY_IO))
-    if (ins, outs) != want:
+    if (ins, outs) != IO[kind]:
         raise ModelError(f"{path}: graph inputs {ins} / outputs {outs} do not match a {kind!r} model")
     return session, meta
 
@@ -248,7 +238,6 @@ class Generator:
             self.critic_temperature = float(s.get("critic_temperature", 0))
             h = self.session.get_inputs()[3].shape  # [layers, batch, hidden]
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
-            self.history = int(self.meta.get("history", 0))  # rows of its last notes the graph reads (0: none)
             if self.candidates > 1:
                 self.critic = self._beside(Critic, threads)
             if self.meta.get("encoder"):
@@ -260,17 +249,6 @@ class Generator:
         if not path.is_file():
             raise ModelError(f"{self.path}: its {cls.kind} {path.name} is missing beside it")
         return cls(path, threads)
-
-    def step(self, inputs: dict, hist):
-        """One sampled note per row: (event, h, c, history after it); `hist` and the history
-        returned are None for a model without one."""
-        if hist is None:
-            return (*self.session.run(None, inputs), None)
-        return tuple(self.session.run(None, {**inputs, "hist": hist}))
-
-    def start_history(self, prev, pos) -> np.ndarray | None:
-        """The history of lines whose last note is prev [B, 4] at pos [B] (None: no history)."""
-        return ev.start_history(prev, pos, self.history) if self.history else None
 
     # -------------------------------------------------------------- the paper's model
 
@@ -371,18 +349,15 @@ class _Lines:
         self.h, self.c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
         self.prev = np.tile(np.array([ev.START[a] for a in ev.ATTRS], np.int64), (count, 1))
         self.grid = np.zeros(count, np.int64)  # grid steps from the stream's start to the last onset
-        self.hist = gen.start_history(self.prev, self.grid)  # a copy model's last notes (else None)
         self.started = False
 
     def snapshot(self) -> tuple:
         """The lines' state, to `restore` later (copies)."""
-        hist = None if self.hist is None else self.hist.copy()
-        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started, hist
+        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started
 
     def restore(self, state: tuple) -> None:
-        h, c, prev, grid, started, hist = state
+        h, c, prev, grid, started = state
         self.h, self.c, self.prev, self.grid, self.started = h.copy(), c.copy(), prev.copy(), grid.copy(), started
-        self.hist = None if hist is None else hist.copy()
 
     def feed(self, z, notes) -> int:
         """Teacher-force timed notes [n, 4] (pitch, onset beats on the stream's timeline, duration
@@ -410,7 +385,7 @@ class _Lines:
         for i, a in enumerate(ev.ATTRS):
             force[np.arange(len(events)), ev.OFFSETS[a] + events[:, i]] = 0.0
         zero = np.zeros((self.count, ev.WIDTH), np.float32)
-        h, c, prev, hist = self.h, self.c, self.prev, self.hist
+        h, c, prev, sess = self.h, self.c, self.prev, self.gen.session
         for t in range(len(events)):
             b = np.repeat(force[t][None], self.count, axis=0)
             want = np.repeat(events[t][None], self.count, axis=0)
@@ -418,13 +393,13 @@ class _Lines:
                 b[:, :ev.SIZES["step"]] = NEG
                 b[np.arange(self.count), steps] = 0.0
                 want[:, 0] = steps
-            out, h, c, hist = self.gen.step({"noise": z, "prev": prev, "pos": self.grid % ev.BAR_STEPS,
-                                             "h": h, "c": c, "gumbel": zero, "bias": b}, hist)
+            out, h, c = sess.run(None, {"noise": z, "prev": prev, "pos": self.grid % ev.BAR_STEPS,
+                                        "h": h, "c": c, "gumbel": zero, "bias": b})
             if not np.array_equal(out, want):
                 raise RuntimeError("teacher forcing failed: the graph did not take the forced classes")
             prev = out
             self.grid = np.full(self.count, q[t], np.int64)
-        self.h, self.c, self.prev, self.hist, self.started = h, c, prev, hist, True
+        self.h, self.c, self.prev, self.started = h, c, prev, True
         return len(events)
 
     def phrase(self, z, temps, bias, n: int | None = None, start: int | None = None,
@@ -438,7 +413,6 @@ class _Lines:
         rows = self.count * k
         h, c = np.repeat(self.h, k, axis=1), np.repeat(self.c, k, axis=1)
         prev, grid = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k)
-        hist = None if self.hist is None else np.repeat(self.hist, k, axis=0)
         b = np.repeat(bias[None], rows, axis=0)
         p = ev.SPANS["pitch"]
         allowed = np.flatnonzero(bias[p] > NEG / 2)
@@ -461,8 +435,8 @@ class _Lines:
                 b[:, :ev.SIZES["step"]] = np.where((classes >= lo) & (classes < hi), b[:, :ev.SIZES["step"]], NEG)
             self.started = True
             gumbel = (self.rng.gumbel(size=(rows, ev.WIDTH)) * scale).astype(np.float32)
-            prev, h, c, hist = g.step({"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
-                                       "h": h, "c": c, "gumbel": gumbel, "bias": b}, hist)
+            prev, h, c = g.session.run(None, {"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
+                                              "h": h, "c": c, "gumbel": gumbel, "bias": b})
             grid = grid + prev[:, 0]
             if t == 0 and start is not None:  # a rest longer than a bar: the note lands on `start`
                 grid = np.where(prev[:, 0] >= ev.MAX_STEP, np.maximum(grid, start), grid)
@@ -477,7 +451,6 @@ class _Lines:
                 scores = scores / self.ct + self.rng.gumbel(size=scores.shape)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
-        self.hist = None if hist is None else hist[pick]
         return ev.to_notes(events[pick], where[pick], g.tables, self.rng)
 
 

@@ -31,7 +31,6 @@ class Config:
     layers: int = 1  # generator LSTM layers
     emb: int = 32  # width of each attribute's input embedding (event)
     intervals: int = 1  # 1: the key head adds a logit per interval from the note before (event)
-    copy: int = 0  # > 0: each head may copy its attribute from one of the last `copy` notes (event)
     dropout: float = 0.2  # on the generator's LSTM outputs (event): the onset head overfits first
     d_hidden: int = 128  # discriminator LSTM width
     d_emb: int = 24  # the discriminator's attribute embedding width (event)
@@ -100,8 +99,6 @@ def make_config(data: dict, base: Config | None = None) -> Config:
                          "and candidates = 1")
     if cfg.intervals not in (0, 1):
         raise ValueError(f"config: intervals = {cfg.intervals} should be 0 or 1")
-    if not 0 <= cfg.copy <= 64:
-        raise ValueError(f"config: copy = {cfg.copy} should be between 0 and 64")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:

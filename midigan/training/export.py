@@ -35,8 +35,8 @@ class _Step(torch.nn.Module):
         super().__init__()
         self.G = G
 
-    def forward(self, noise, prev, pos, h, c, gumbel, bias, hist=None):
-        return self.G.step(noise, prev, pos, h, c, gumbel, bias, hist)
+    def forward(self, noise, prev, pos, h, c, gumbel, bias):
+        return self.G.step(noise, prev, pos, h, c, gumbel, bias)
 
 
 class _Mean(torch.nn.Module):
@@ -58,16 +58,10 @@ def _example(cfg: Config, batch: int, seed: int = 0):
     shape = (cfg.layers, batch, cfg.hidden)
     prev = torch.stack([torch.randint(0, ev.SIZES[a] + 1, (batch,), generator=g) for a in ev.ATTRS], dim=1)
     gumbel = -torch.log(-torch.log(torch.rand(batch, ev.WIDTH, generator=g).clamp_min(1e-9)))
-    example = (torch.randn(batch, cfg.noise_dim, generator=g), prev,
-               torch.randint(0, ev.BAR_STEPS, (batch,), generator=g),
-               torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5,
-               gumbel, torch.zeros(batch, ev.WIDTH))
-    if not cfg.copy:
-        return example
-    # A history of PAD, START and real classes, few enough that some match.
-    sizes = [4, 4, 4, 4, 6]
-    hist = torch.stack([torch.randint(-1, n, (batch, cfg.copy + 2), generator=g) for n in sizes], dim=-1)
-    return example + (hist,)
+    return (torch.randn(batch, cfg.noise_dim, generator=g), prev,
+            torch.randint(0, ev.BAR_STEPS, (batch,), generator=g),
+            torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5,
+            gumbel, torch.zeros(batch, ev.WIDTH))
 
 
 def _critic_example(batch: int, steps: int, seed: int = 0):
@@ -118,8 +112,6 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: di
             meta["critic"] = critic
         if encoder:
             meta["encoder"] = encoder
-        if cfg.copy:
-            meta["history"] = str(cfg.copy + 2)
     return meta
 
 
@@ -234,15 +226,9 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
         encoder = encoder.name
     b = {1: "batch"}
     dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "pos": {0: "batch"}, "h": b, "c": b,
-           "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b,
-           "hist": {0: "batch"}, "hist_out": {0: "batch"}}
-    names = runtime.IO["event"]
-    if cfg.copy:
-        names = tuple(n + h for n, h in zip(names, runtime.HISTORY_IO))
-    else:
-        dyn = {k: v for k, v in dyn.items() if not k.startswith("hist")}
+           "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b}
     # eval(): the exporter restores the wrapper's training flag afterwards, and with it G's
     # (dropout on would make the parity check compare different samples).
-    diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), names,
+    diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
                         dyn, metadata(cfg, ck, command, critic, sampling, encoder), runtime.Generator))
     return max(diffs), output.stat().st_size

@@ -22,7 +22,6 @@ from ..music import N_PITCHES
 from .config import Config
 
 NEG = -1e9  # a forbidden class's logit (finite, so it survives the ONNX export's arithmetic)
-PAD, HIST = ev.PAD, ev.HISTORY  # a copy model's history: no note there; its columns
 
 # ---------------------------------------------------------------- the paper's design
 
@@ -71,71 +70,6 @@ def chord_rule(step, prev_pitch):
     return bad.float() * NEG
 
 
-def lags(x, depth: int):
-    """[B, R] rows -> [B, R, depth + 1]: at row j, lag k holds row j - k (PAD before row 0)."""
-    xp = torch.cat([x.new_full((x.shape[0], depth), PAD), x], dim=1)
-    return torch.stack([xp[:, depth - k: depth - k + x.shape[1]] for k in range(depth + 1)], dim=-1)
-
-
-def _eq(a, b, n: int):
-    """1.0 where a == b and both are real classes (0 <= a < n), else 0.0."""
-    return ((a == b) & (a >= 0) & (a < n)).float()
-
-
-class Copy(nn.Module):
-    """Logits that copy an attribute from one of the last `depth` notes (an induction head made of
-    fixed matches): for each lag k, a score from the hidden state (a bias per lag, plus a weight
-    per match: did the note before the candidate equal the note before this one, does the
-    candidate share this note's step, key or bar position) lands on the class the note k back holds.
-
-    Why: music repeats its figures, within a bar and from bar to bar; a window of the previous
-    generator repeated an interval 4-gram in 2 % of places where the music does in 26 %, and an
-    LSTM cannot hold an exact copy of the last bar in its state. Zero-initialised: it starts as
-    the model without it."""
-
-    MATCHES = 4
-
-    def __init__(self, hidden: int, attr: str, depth: int):
-        super().__init__()
-        self.attr, self.depth, self.n = attr, depth, ev.SIZES[attr]
-        self.score = nn.Linear(hidden, depth + self.MATCHES)
-        nn.init.zeros_(self.score.weight)
-        nn.init.zeros_(self.score.bias)
-
-    def _matches(self, L):
-        """[..., depth, MATCHES] 0/1 features of each lag; L[a]: [..., depth + 3] at lags 0..depth+2
-        (lag 0 is this note: PAD for what it has not sampled yet)."""
-        K, S, P = self.depth, ev.SIZES, ev.SIZES["pitch"]
-        cand = {a: L[a][..., 1:K + 1] for a in HIST}   # the candidate: the note k back
-        before = {a: L[a][..., 2:K + 2] for a in HIST}  # the note before the candidate
-        prev = {a: L[a][..., 1:2] for a in HIST}        # the note before this one
-        now = {a: L[a][..., 0:1] for a in HIST}
-        pos_n = ev.BAR_STEPS
-        if self.attr == "step":
-            same = _eq(before["step"], prev["step"], S["step"])
-            f = [same, _eq(before["pos"], prev["pos"], pos_n), same * _eq(before["pitch"], prev["pitch"], P),
-                 same * _eq(L["step"][..., 3:K + 3], L["step"][..., 2:3], S["step"])]
-        elif self.attr == "pitch":
-            same = _eq(before["pitch"], prev["pitch"], P)
-            f = [same, same * _eq(L["pitch"][..., 3:K + 3], L["pitch"][..., 2:3], P),
-                 _eq(cand["step"], now["step"], S["step"]), _eq(cand["pos"], now["pos"], pos_n)]
-        else:
-            a = self.attr
-            f = [_eq(cand["pitch"], now["pitch"], P), _eq(cand["step"], now["step"], S["step"]),
-                 _eq(cand["pos"], now["pos"], pos_n), _eq(before[a], prev[a], S[a])]
-        return torch.stack(f, dim=-1)
-
-    def forward(self, x, L):
-        """x [..., hidden], L as in _matches -> logits [..., n] to add."""
-        K = self.depth
-        s = self.score(x)
-        score = s[..., :K] + (self._matches(L) * s[..., K:].unsqueeze(-2)).sum(-1)
-        cand = L[self.attr][..., 1:K + 1]
-        score = score * ((cand >= 0) & (cand < self.n)).float()  # PAD and START copy nothing
-        out = torch.zeros_like(score[..., :1]).expand(*score.shape[:-1], self.n)
-        return out.scatter_add(-1, cand.clamp(0, self.n - 1), score)
-
-
 class Encoder(nn.Module):
     """q(z | window): a bidirectional LSTM over a window's notes -> the mean and log variance of
     the noise that explains it. It gives the noise a meaning (the window's texture: density,
@@ -175,10 +109,6 @@ class EventGenerator(nn.Module):
         self.duration_head = nn.Linear(H, ev.SIZES["duration"])
         self.velocity_head = nn.Linear(H, ev.SIZES["velocity"])
         self.layers, self.hidden = cfg.layers, cfg.hidden
-        # With copy > 0 each head adds logits copied from the last `copy` notes (Copy); the step
-        # graph then carries those notes (and the two before them) as state.
-        self.copy = nn.ModuleDict({a: Copy(H, a, cfg.copy) for a in ev.ATTRS}) if cfg.copy else None
-        self.depth = cfg.copy + 2
 
     def _run(self, z, prev, prev_pos, state=None):
         x = self.embed(prev, prev_pos)
@@ -203,22 +133,6 @@ class EventGenerator(nn.Module):
     def _after_pitch(self, u, pitch):
         return torch.tanh(u + self.with_pitch(pitch))
 
-    def _copied(self, a, x, L, known):
-        """The copy logits of attribute a (0 without copy heads); L as in Copy._matches, with
-        lag 0 (this note) kept only for the attributes in `known`, sampled before a."""
-        if self.copy is None:
-            return 0.0
-        L = {b: v if b in known else torch.cat([torch.full_like(v[..., :1], PAD), v[..., 1:]], -1)
-             for b, v in L.items()}
-        return self.copy[a](x, L)
-
-    @staticmethod
-    def history_rows(events, pos):
-        """[..., 5] rows of a copy model's history (HIST): the events and their bar positions,
-        the position PAD on a START row (it has no onset)."""
-        real = events[..., 0] < ev.SIZES["step"]
-        return torch.cat([events, torch.where(real, pos, torch.full_like(pos, PAD)).unsqueeze(-1)], -1)
-
     def forward(self, z, events, pos, state=None, encode=False):
         """Teacher forcing. events [B, T+1, 4] (the first row is context: the note before, or
         START), pos [B, T+1] their bar positions -> logits [B, T, WIDTH] for rows 1..T, state.
@@ -235,24 +149,16 @@ class EventGenerator(nn.Module):
         step, pitch = cur[..., 0], cur[..., 1]
         u = self._after_step(y, step, prev_pos)
         v = self._after_pitch(u, pitch)
-        L = {}
-        if self.copy is not None:  # each row's lags, rows 1..T (no history before the window)
-            rows = self.history_rows(events, pos)
-            L = {a: lags(rows[..., i], self.depth)[:, 1:] for i, a in enumerate(HIST)}
-        logits = [self.step_head(y) + self._copied("step", y, L, ()),
-                  self._pitch_logits(u, step, prev[..., 1]) + self._copied("pitch", u, L, ("step", "pos")),
-                  self.duration_head(v) + self._copied("duration", v, L, ("step", "pitch", "pos")),
-                  self.velocity_head(v) + self._copied("velocity", v, L, ("step", "pitch", "pos"))]
+        logits = [self.step_head(y), self._pitch_logits(u, step, prev[..., 1]),
+                  self.duration_head(v), self.velocity_head(v)]
         if encode:
             return torch.cat(logits, dim=-1), state, kl
         return torch.cat(logits, dim=-1), state
 
-    def step(self, z, prev, pos, h, c, gumbel, bias, hist=None):
+    def step(self, z, prev, pos, h, c, gumbel, bias):
         """One sampled note, as exported: prev [B, 4], pos [B] (its bar position), state,
         gumbel and bias [B, WIDTH] (Gumbel noise already scaled by each attribute's
         temperature, and logits to add: masks, density) -> (event [B, 4], h, c).
-        A copy model also takes and returns its history: hist [B, copy + 2, 5], the last notes
-        (history_rows, newest first; PAD where none), prev its first row.
 
         argmax(logits + bias + T * Gumbel) draws from softmax((logits + bias) / T)."""
         y, (h, c) = self._run(z, prev.unsqueeze(1), pos.unsqueeze(1), (h, c))
@@ -260,30 +166,12 @@ class EventGenerator(nn.Module):
         def pick(logits, a):
             s = ev.SPANS[a]
             return torch.argmax(logits + bias[:, s] + gumbel[:, s], dim=-1)
-        now = {a: torch.full_like(pos, PAD) for a in HIST}
-        def view():  # lags 0..depth of this note: what it has sampled so far, then hist
-            return {a: torch.cat([now[a].unsqueeze(-1), hist[..., i]], -1) for i, a in enumerate(HIST)} \
-                if hist is not None else {}
-        step = pick(self.step_head(y) + self._copied("step", y, view(), ()), "step")
-        now["step"], now["pos"] = step, (pos + step) % ev.BAR_STEPS
+        step = pick(self.step_head(y), "step")
         u = self._after_step(y, step, pos)
-        pitch = pick(self._pitch_logits(u, step, prev[:, 1]) + self._copied("pitch", u, view(), ("step", "pos")),
-                     "pitch")
-        now["pitch"] = pitch
+        pitch = pick(self._pitch_logits(u, step, prev[:, 1]), "pitch")
         v = self._after_pitch(u, pitch)
-        L = view()
-        known = ("step", "pitch", "pos")
-        dur = pick(self.duration_head(v) + self._copied("duration", v, L, known), "duration")
-        vel = pick(self.velocity_head(v) + self._copied("velocity", v, L, known), "velocity")
-        event = torch.stack([step, pitch, dur, vel], dim=1)
-        if hist is None:
-            return event, h, c
-        row = torch.cat([event, now["pos"].unsqueeze(1)], dim=1).unsqueeze(1)
-        return event, h, c, torch.cat([row, hist[:, :-1]], dim=1)
-
-    def start_history(self, prev, pos):
-        """hist [B, copy + 2, 5] for a line whose last note is prev at pos (START: none yet)."""
-        return torch.from_numpy(ev.start_history(prev.cpu().numpy(), pos.cpu().numpy(), self.depth)).to(prev.device)
+        dur, vel = pick(self.duration_head(v), "duration"), pick(self.velocity_head(v), "velocity")
+        return torch.stack([step, pitch, dur, vel], dim=1), h, c
 
     @torch.no_grad()
     def sample(self, z, steps: int, temperature: float, generator: torch.Generator,
@@ -299,8 +187,6 @@ class EventGenerator(nn.Module):
         h, c = state
         bias = z.new_zeros(B, ev.WIDTH)
         out, where = [], []
-        # A line continued from a teacher-forced prefix starts with only its last note as history.
-        hist = self.start_history(prev, pos) if self.copy is not None else None
         for _ in range(steps):
             # Nothing lies above the top key: after it, no chord (as the runtime's bias does).
             bias[:, 0] = (prev[:, 1] == N_PITCHES - 1).float() * NEG
@@ -308,10 +194,7 @@ class EventGenerator(nn.Module):
             u = torch.rand(B, ev.WIDTH, generator=generator, device=generator.device).to(z.device)
             # Gumbel(0, 1) = -log(E), E = -log(U) ~ Exp(1); E kept above 0 so the log stays finite.
             g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)) * temperature
-            if hist is None:
-                prev, h, c = self.step(z, prev, pos, h, c, g, bias)
-            else:
-                prev, h, c, hist = self.step(z, prev, pos, h, c, g, bias, hist)
+            prev, h, c = self.step(z, prev, pos, h, c, g, bias)
             pos = (pos + prev[:, 0]) % ev.BAR_STEPS
             out.append(prev)
             where.append(pos)
