@@ -5,18 +5,23 @@ against validation, and of train against validation (what real music varies by).
     python bench/copy/windows.py MODEL --corpus ../shared/corpus/piano-midi-de
 """
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from midigan import features
-from midigan.corpus import load_corpus
-from midigan.evaluate import model_streams, real_material
-from midigan.presets import load_preset
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from midigan import features  # noqa: E402
+from midigan.corpus import load_corpus  # noqa: E402
+from midigan.evaluate import WINDOW, model_streams, real_material  # noqa: E402
+from midigan.presets import load_preset  # noqa: E402
+from telltales import cohens_d  # noqa: E402
 
 
-def cohen(a, b):
-    sd = np.sqrt((a.var(0, ddof=1) + b.var(0, ddof=1)) / 2)
-    return np.divide(a.mean(0) - b.mean(0), sd, out=np.zeros(a.shape[1]), where=sd > 0)
+def keys(notes: np.ndarray) -> np.ndarray:
+    """[n, WINDOW, 4] notes -> [n, features] long-range features of their keys."""
+    return features.longrange_features(notes[..., 0].astype(int))[0]
 
 
 def main():
@@ -28,17 +33,16 @@ def main():
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     corpus = load_corpus(args.corpus)
-    keys = lambda notes: features.longrange_features(notes[..., 0].astype(int))[0]  # noqa: E731
     val = keys(real_material("v", "reference", corpus.split("validation"), 400, rng).notes)
     train = keys(real_material("t", "reference", corpus.split("train"), 400, rng).notes)
     lines = np.stack(model_streams(args.model, load_preset("piano"), args.lines, 2, 0))
-    first, second = keys(lines[:, :100]), keys(lines[:, 100:200])
-    names = features.longrange_features(lines[:1, :100, 0].astype(int))[1]
-    d = cohen(first, val)
+    first, second = keys(lines[:, :WINDOW]), keys(lines[:, WINDOW:2 * WINDOW])
+    names = features.longrange_features(lines[:1, :WINDOW, 0].astype(int))[1]
+    d = cohens_d(first, val)
     print(f"{'feature':16s} {'val':>7s} {'train':>7s} {'first':>7s} {'second':>7s} {'d':>6s} {'d train':>7s}")
     for i in np.argsort(-np.abs(d))[:args.top]:
         print(f"{names[i]:16s} {val[:, i].mean():7.3f} {train[:, i].mean():7.3f} {first[:, i].mean():7.3f} "
-              f"{second[:, i].mean():7.3f} {d[i]:+6.2f} {cohen(train, val)[i]:+7.2f}")
+              f"{second[:, i].mean():7.3f} {d[i]:+6.2f} {cohens_d(train, val)[i]:+7.2f}")
 
 
 if __name__ == "__main__":
