@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/, for telltales
 
 from midigan import features  # noqa: E402
 from midigan.corpus import load_corpus  # noqa: E402
@@ -38,11 +38,11 @@ def main():
     lines = np.stack(model_streams(args.model, load_preset("piano"), args.lines, 2, 0))
     first, second = keys(lines[:, :WINDOW]), keys(lines[:, WINDOW:2 * WINDOW])
     names = features.longrange_features(lines[:1, :WINDOW, 0].astype(int))[1]
-    d = cohens_d(first, val)
+    d, d_train = cohens_d(first, val), cohens_d(train, val)
     print(f"{'feature':16s} {'val':>7s} {'train':>7s} {'first':>7s} {'second':>7s} {'d':>6s} {'d train':>7s}")
     for i in np.argsort(-np.abs(d))[:args.top]:
         print(f"{names[i]:16s} {val[:, i].mean():7.3f} {train[:, i].mean():7.3f} {first[:, i].mean():7.3f} "
-              f"{second[:, i].mean():7.3f} {d[i]:+6.2f} {cohens_d(train, val)[i]:+7.2f}")
+              f"{second[:, i].mean():7.3f} {d[i]:+6.2f} {d_train[i]:+7.2f}")
 
 
 if __name__ == "__main__":
