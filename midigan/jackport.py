@@ -234,12 +234,16 @@ class JackOutput(_Port):
             self._line = _FrameLine(self.rate, self.period)  # the player's clock -> frames, for what is sent
             self._hand_over_gil()
             self._heard_at = _FrameClock(self.rate)  # frames -> the player's clock, for the inputs
-            self.port = self.client.midi_outports.register(name)
+            self.port = None  # registered once the client is active (below)
+            self._cycles = 0  # process callbacks so far (close waits on them)
             self.client.set_process_callback(self._process)
             self.client.set_blocksize_callback(self._blocksize)
             self.xruns = 0
             self.client.set_xrun_callback(self._xrun)
             self.client.activate()
+            # Only now visible: JACK refuses a connection to an inactive client's port, so a DAW
+            # or patchbay connecting as soon as the port appears would fail (and not retry).
+            self.port = self.client.midi_outports.register(name)
             # When a note handed over `lead` early is placed by a settled line (see SETTLE_CYCLES).
             self.settled_at = self.now() + SETTLE_CYCLES * self.period / self.rate + self.lead
             self.name = self.port.name  # the real 'client:port', after any renaming
@@ -344,7 +348,10 @@ class JackOutput(_Port):
         woke = self.now()  # first: the line is drawn through when callbacks begin
         if self.thread_priority is None:
             self.thread_priority = _thread_priority()
+        self._cycles += 1
         port = self.port
+        if port is None:  # activated, the port not yet registered
+            return
         port.clear_buffer()
         times = self._times()
         if times is None:
@@ -377,7 +384,7 @@ class JackOutput(_Port):
     def _write(self, first: int, frames: int) -> None:
         port, q = self.port, self._queue
         end = first + frames
-        last = 0
+        last, wrote = 0, False
         while q:
             frame, _due, msg = q[0]
             if frame is None:  # sent before the first cycle: now
@@ -393,12 +400,14 @@ class JackOutput(_Port):
             try:
                 port.write_midi_event(off, msg)
             except Exception:  # buffer full: the rest waits for the next cycle
-                if last == 0 and off == 0:
+                # Judged by whether anything was written, not by the offset: a burst due at once
+                # (the release on stop, or a late cycle) is written at offset 0 until it is full.
+                if not wrote:
                     q.popleft()  # one that cannot fit even alone: drop it
                     self._errors += 1
                     continue
                 break
-            last = off
+            last, wrote = off, True
             q.popleft()
 
     def _watch_transport(self, state) -> None:
@@ -456,9 +465,13 @@ class JackOutput(_Port):
             deadline = time.monotonic() + timeout
             while self._queue and time.monotonic() < deadline:
                 time.sleep(0.002)
-            # The last cycle's buffer is read by the next client in the graph within
-            # the same cycle: one more period and it has left.
-            time.sleep(2 * self.latency + 0.002)
+            # The last cycle's buffer is read by the next client in the graph within the same
+            # cycle, which on a loaded machine can end long after its period: deactivating
+            # disconnects the port, and a reader not yet run would find it empty. Two more of our
+            # own cycles and the graph has finished that one.
+            seen, deadline = self._cycles, time.monotonic() + 0.5
+            while self._cycles < seen + 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
             self.client.deactivate()
         finally:
             self._clock = self._heard = None

@@ -100,7 +100,9 @@ def jack_server():
     # -S (synchronous): the server waits for every client each cycle, so a busy
     # test machine delays a cycle instead of dropping its MIDI in an xrun, which
     # would read as a lost note-off.
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+    # -t 2000: on a loaded machine a client may take far longer than a period; the server
+    # waits 2 s for it (500 ms by default) before giving the cycle up.
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-t", "2000", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10

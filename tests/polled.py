@@ -37,5 +37,9 @@ class PolledJackInput:
     def close(self):
         self._stop.set()
         self._thread.join(2)
+        # What arrived while the poller was behind (a loaded machine) is still queued: keep it,
+        # or the last messages (the release on stop) read as lost.
+        while not self._thread.is_alive() and (event := self.midiin.get_message()) is not None:
+            self.receive(tuple(event[0]), event[1])
         self.midiin.close_port()
         self.midiin.delete()

@@ -505,6 +505,37 @@ def test_buffer_gets_each_message_at_its_offset_in_order_and_late_ones_first():
     assert out.port.events == [(0, b"\x90\x41\x40"), (44, b"\x90\x40\x40")] and out.late == 1
 
 
+class _SmallBuf(_Buf):
+    """A port buffer that holds `room` events a cycle (JACK 2's: 32 KB, about 2,700 note-offs)."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+
+    def write_midi_event(self, off, msg):
+        if len(self.events) >= self.room or len(msg) > 3:
+            raise RuntimeError("Error writing MIDI event")
+        super().write_midi_event(off, msg)
+
+
+def test_a_burst_larger_than_the_buffer_leaves_over_the_next_cycles_none_dropped():
+    """The release on stop (a note-off per sounding key, then CC 123), all due at once: what
+    does not fit in a cycle's buffer waits for the next; only a message too big for an empty
+    buffer is dropped (and counted)."""
+    out = _bare(period=64)
+    burst = [bytes([0x80, k, 0]) for k in range(40, 90)] + [b"\xb0\x7b\x00"]
+    out._queue.extend((None, 0, m) for m in burst[:10])
+    out._queue.append((None, 0, b"\xf0\x01\x02\x03\xf7"))  # sysex: bigger than the buffer takes
+    out._queue.extend((None, 0, m) for m in burst[10:])
+    got = []
+    for k in range(10):
+        out.port = _SmallBuf(16)
+        out._write(1000 + 64 * k, 64)
+        got += [m for _off, m in out.port.events]
+        assert len(out.port.events) <= 16
+    assert got == burst and not out._queue and out._errors == 1
+
+
 def test_cancel_keeps_what_is_due_before_the_cut():
     out = _bare()
     out.now = lambda: 5.0

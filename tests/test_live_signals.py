@@ -217,7 +217,7 @@ def one_signal(rng):
 def two_signals(rng):
     second = rng.choice([signal.SIGINT, signal.SIGINT, signal.SIGTERM])
     # Mostly during the release itself (microseconds to a few ms after the
-    # first), some while the JACK port closes (it waits 20 ms for delivery).
+    # first), some while the JACK port closes (it waits two cycles for delivery).
     return [signal.SIGINT, second], (rng.choice([0.0, rng.uniform(0, 0.004), rng.uniform(0, 0.015)]),)
 
 
