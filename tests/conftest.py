@@ -102,7 +102,8 @@ def jack_server():
     # would read as a lost note-off.
     # -t 2000: on a loaded machine a client may take far longer than a period; the server
     # waits 2 s for it (500 ms by default) before giving the cycle up.
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-t", "2000", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-t", "2000", "-n", name,
+                             "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10

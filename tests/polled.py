@@ -26,20 +26,21 @@ class PolledJackInput:
         raise NotImplementedError
 
     def _poll(self):
-        get = self.midiin.get_message
         while not self._stop.is_set():
-            event = get()
-            if event is None:
-                time.sleep(0.0002)
-            else:
-                self.receive(tuple(event[0]), event[1])
+            self._drain()
+            time.sleep(0.0002)
+
+    def _drain(self):
+        """Hand every queued message to `receive`."""
+        while (event := self.midiin.get_message()) is not None:
+            self.receive(tuple(event[0]), event[1])
 
     def close(self):
         self._stop.set()
         self._thread.join(2)
         # What arrived while the poller was behind (a loaded machine) is still queued: keep it,
         # or the last messages (the release on stop) read as lost.
-        while not self._thread.is_alive() and (event := self.midiin.get_message()) is not None:
-            self.receive(tuple(event[0]), event[1])
+        if not self._thread.is_alive():
+            self._drain()
         self.midiin.close_port()
         self.midiin.delete()
