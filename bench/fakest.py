@@ -81,8 +81,8 @@ def rates(lines, label: str) -> None:
     gaps = [np.diff(s[:, 1]) for s in lines]
     ioi, first = np.concatenate(gaps), np.concatenate([g[:20] for g in gaps])
     chord, same, legato = [], [], []
-    for s in lines:
-        d, g = s[:, 2], np.diff(s[:, 1])
+    for s, g in zip(lines, gaps):
+        d = s[:, 2]
         together = g < 1e-6
         alike = np.abs(np.log2(np.maximum(d[1:], 1e-3) / np.maximum(d[:-1], 1e-3))) < 0.1
         chord.append(alike[together])
