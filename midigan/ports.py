@@ -212,6 +212,10 @@ class OutputPort(_Port):
             time.sleep(0.02)
         try:
             self._out.close_port()
+            if self.api == "jack":
+                # rtmidi frees its ring buffer before closing the client: a process cycle
+                # that began before the port went is let finish reading it first.
+                time.sleep(0.01)
         finally:
             self._out.delete()
 

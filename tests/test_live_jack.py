@@ -284,32 +284,29 @@ def test_follows_midi_clock_over_jack(jack_server, model, grid_preset):
     assert lag.max() - lag.min() < 0.010, (np.round(lag * 1e3, 2), err[-2000:])
 
 
-CLOSE_MID_CLOCK = """
-import threading, time, rtmidi
-from midigan.ports import open_input
+# A DAW in its own process: its clock runs on, connected to whatever input is offered.
+DAW_CLOCK = """
+import time, rtmidi
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midigan-close-daw")
+out.open_virtual_port("clock out")
+print("ready", flush=True)
+while True:  # until the test kills it, as a DAW's clock runs on
+    out.send_message([0xF8])
+    time.sleep(0.0005)
+"""
 
-def send(stop):
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midigan-close-test")
-    while not any("midigan clock" in n for n in out.get_ports()):
-        time.sleep(0.005)
-    out.open_port([i for i, n in enumerate(out.get_ports()) if "midigan clock" in n][0])
-    while not stop.is_set():
-        out.send_message([0xF8])
-        time.sleep(0.0005)
-    out.delete()
+CLOSE_MID_CLOCK = """
+import subprocess, sys, time
+from midigan.ports import open_input
 
 for _ in range(8):
     clock = open_input("virtual", api="jack", client_name="midigan-close")
-    stop = threading.Event()
-    sender = threading.Thread(target=send, args=(stop,))
-    sender.start()
+    subprocess.run(["jack_connect", sys.argv[1], "midigan-close:midigan clock"], check=True)
     t = time.perf_counter() + 0.3
     while time.perf_counter() < t:  # the GIL held as a player's last spin holds it
         pass
     got = len(clock.take())
     clock.close()  # with ticks still arriving
-    stop.set()
-    sender.join()
     assert got > 0, "no tick arrived"
 print("closed 8 times")
 """
@@ -323,5 +320,14 @@ def test_a_clock_input_closes_while_a_clock_streams_in(jack_server):
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         pytest.skip("python-rtmidi was built without JACK")
-    p = subprocess.run([sys.executable, "-c", CLOSE_MID_CLOCK], capture_output=True, text=True, timeout=60)
+    daw = subprocess.Popen([sys.executable, "-c", DAW_CLOCK], stdout=subprocess.PIPE, text=True)
+    try:
+        assert daw.stdout.readline().strip() == "ready"
+        # faulthandler: a crash names the thread and line it happened on
+        p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", CLOSE_MID_CLOCK,
+                            "midigan-close-daw:clock out"], capture_output=True, text=True, timeout=60)
+        assert daw.poll() is None, "the DAW's clock stopped"
+    finally:
+        daw.kill()
+        daw.wait()
     assert p.returncode == 0 and "closed 8 times" in p.stdout, p.stderr[-2000:]
