@@ -63,7 +63,7 @@ print("played", flush=True)
 sys.stdin.readline()
 out.send_message([0x91, 50, 80])
 sys.stdin.readline()
-out.close_port(); out.delete()
+out.close_port(); time.sleep(0.01); out.delete()  # a cycle in flight done with rtmidi's ring buffer
 """
 
 
