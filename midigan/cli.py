@@ -291,11 +291,21 @@ def play(model, preset, bpm, bars, seed, channel, virtual, port_name, api, sync,
     with StopOnSignals() as stop:
         reason, sent, port = _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates,
                                    hear, takes, port_name is None if wait is None else wait)
-        if not quiet:
+        lost = getattr(port, "undelivered", 0)
+        if not quiet or lost:
             sys.stderr.write("\n")
-            click.echo(f"stopped ({reason}): {sent} notes sent, all released{_jack_report(port)}", err=True)
+            click.echo(_stopped_line(reason, sent, port, lost), err=True)
     if reason in ("SIGINT", "SIGTERM"):  # the shell's convention: 128 + the signal's number
         sys.exit(130 if reason == "SIGINT" else 143)
+    if lost:
+        sys.exit(1)
+
+
+def _stopped_line(reason, sent, port, lost) -> str:
+    if lost:  # the release among them, perhaps: never claim what did not leave
+        return (f"stopped ({reason}): {sent} notes sent; the JACK server did not take the last {lost} "
+                f"MIDI messages before the port closed: notes may be left sounding")
+    return f"stopped ({reason}): {sent} notes sent, all released{_jack_report(port)}"
 
 
 def _jack_report(port) -> str:

@@ -213,6 +213,7 @@ class JackOutput(_Port):
         self._heard = None  # the --listen input (a JackClockInput taking channel messages), when opened
         self._errors = 0  # messages the buffer refused (full): dropped, counted
         self.late = 0  # messages written later than their frame (the process cycle had passed)
+        self.undelivered = 0  # messages still queued when the port closed: the server did not run us
         # Set in the process callback when the transport's state changes (`--sync jack` sleeps
         # on it: a start is seen in its own cycle, not at the next 2 ms poll; see wait_transport).
         self.transport_changed = threading.Event()
@@ -465,6 +466,9 @@ class JackOutput(_Port):
             deadline = time.monotonic() + timeout
             while self._queue and time.monotonic() < deadline:
                 time.sleep(0.002)
+            # A stalled server (or one that dropped this client) never ran the callback that
+            # writes them: say so, rather than report the notes released.
+            self.undelivered = len(self._queue)
             # The last cycle's buffer is read by the next client in the graph within the same
             # cycle, which on a loaded machine can end long after its period: deactivating
             # disconnects the port, and a reader not yet run would find it empty. Two more of our

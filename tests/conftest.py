@@ -1,6 +1,7 @@
 """Shared fixtures: small MIDI corpora written on the fly, a tiny trained model, the shared corpus."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -79,13 +80,21 @@ def shared_corpus() -> Path:
     return SHARED_CORPUS
 
 
-@pytest.fixture(scope="session")
-def jack_server():
-    """A private JACK server (dummy driver, period 64) for the live tests: its name.
+_JACKD_LOG: list = []  # the session server's log file, once started (shown when a JACK test fails)
 
-    Own server name, so it never meets a desktop's JACK or another test run;
-    JACK_DEFAULT_SERVER points this process and its subprocesses at it; stopped
-    by its pid at the end.
+
+@contextlib.contextmanager
+def running_jackd(name: str, log: Path):
+    """A private jackd (dummy driver, 48 kHz, period 64) called `name`, stopped on exit; skips
+    the test when jackd is missing or does not come up.
+
+    Its output goes to the file `log`, never a pipe: on a loaded machine jackd prints an error
+    line per late cycle, and once a pipe nobody read held 64 KiB of them the server blocked in
+    write() and every client stalled (the whole graph, then the suite, hung).
+    -S (synchronous): the server waits for every client each cycle, so a busy test machine
+    delays a cycle instead of dropping its MIDI in an xrun, which would read as a lost note-off.
+    -t 2000: on a loaded machine a client may take far longer than a period; the server waits
+    2 s for it (500 ms by default) before giving the cycle up.
     """
     import shutil
     import subprocess
@@ -93,30 +102,21 @@ def jack_server():
 
     if not shutil.which("jackd"):
         pytest.skip("jackd is not installed (Debian: apt-get install jackd2 jack-tools)")
-    name = f"midigan-test-{os.getpid()}"
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    # -S (synchronous): the server waits for every client each cycle, so a busy
-    # test machine delays a cycle instead of dropping its MIDI in an xrun, which
-    # would read as a lost note-off.
-    # -t 2000: on a loaded machine a client may take far longer than a period; the server
-    # waits 2 s for it (500 ms by default) before giving the cycle up.
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-t", "2000", "-n", name,
-                             "-d", "dummy", "-r", "48000", "-p", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["jackd", "--no-realtime", "-S", "-t", "2000", "-n", name,
+                                 "-d", "dummy", "-r", "48000", "-p", "64"],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while True:
             if proc.poll() is not None:
-                pytest.skip(f"jackd did not start: {proc.stderr.read().strip()[-300:]}")
-            up = subprocess.run(["jack_lsp", "-s", name], capture_output=True)
-            if up.returncode == 0:
+                pytest.skip(f"jackd did not start: {log.read_text().strip()[-300:]}")
+            if subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode == 0:
                 break
             if time.monotonic() > deadline:
                 pytest.skip("jackd did not come up within 10 s")
             time.sleep(0.1)
-        yield {"name": name, "rate": 48000, "period": 64}
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -124,6 +124,25 @@ def jack_server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A private JACK server (running_jackd) for the live tests: its name, rate and period.
+
+    Own server name, so it never meets a desktop's JACK or another test run;
+    JACK_DEFAULT_SERVER points this process and its subprocesses at it.
+    """
+    name = f"midigan-test-{os.getpid()}"
+    log = tmp_path_factory.mktemp("jackd") / "jackd.log"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    try:
+        with running_jackd(name, log):
+            _JACKD_LOG.append(log)
+            os.environ["JACK_DEFAULT_SERVER"] = name
+            os.environ["JACK_NO_START_SERVER"] = "1"
+            yield {"name": name, "rate": 48000, "period": 64}
+    finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -145,3 +164,14 @@ def relabel_onnx(src, dst, **changes):
     onnx.helper.set_model_props(m, props)
     onnx.save(m, str(dst))
     return dst
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing JACK test shows the server's last lines (late cycles, clients it dropped)."""
+    outcome = yield
+    report = outcome.get_result()
+    jack = item.get_closest_marker("jack") is not None or "jack_server" in getattr(item, "fixturenames", ())
+    if report.failed and _JACKD_LOG and jack:
+        lines = _JACKD_LOG[-1].read_text(errors="replace").splitlines()
+        report.sections.append(("jackd log (last 30 of %d lines)" % len(lines), "\n".join(lines[-30:])))

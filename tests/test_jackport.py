@@ -630,6 +630,53 @@ def test_an_output_knows_its_process_threads_priority(jack_server):
         out.close()
 
 
+@jack_mark
+def test_an_output_on_a_stalled_server_counts_what_never_left(tmp_path, monkeypatch):
+    """A server that stops running its clients (stopped here by SIGSTOP; a stall or an overload
+    in life): what was queued when the port closed is counted as undelivered, never reported
+    as released. Its own server, so the session's is not stopped."""
+    import os
+    import threading
+
+    from tests.conftest import running_jackd
+
+    _need_jack_client()
+    name = f"midigan-stall-{os.getpid()}"
+    with running_jackd(name, tmp_path / "jackd.log") as server:
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+        out = JackOutput("t-stall", client_name="t-stall")
+        resume = threading.Timer(1.5, os.kill, (server.pid, signal.SIGCONT))
+        try:
+            out.send((0x90, 60, 100))
+            deadline = time.monotonic() + 5
+            while out.pending() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert out.pending() == 0, "the note-on never left a running server"
+            os.kill(server.pid, signal.SIGSTOP)
+            time.sleep(0.05)  # the cycle running at the stop ends; no other starts
+            out.send((0x80, 60, 0))
+            out.send((0xB0, 123, 0))
+            resume.start()  # closing asks the server to deactivate the client: it must answer
+            out.close(timeout=0.2)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+            resume.cancel()
+            out.close()
+    assert out.undelivered == 2
+
+
+def test_the_stop_line_claims_a_release_only_when_every_message_left():
+    from midigan.cli import _stopped_line
+
+    class Port:
+        late, xruns = 0, 3
+
+    assert _stopped_line("SIGINT", 12, Port(), 0) == "stopped (SIGINT): 12 notes sent, all released " \
+                                                       "(JACK: 0 messages late, 3 xruns)"
+    line = _stopped_line("SIGINT", 12, Port(), 2)
+    assert "all released" not in line and "last 2 MIDI messages" in line and "left sounding" in line
+
+
 def test_notes_land_on_their_frames_in_a_separate_client(jack_server, grid16):
     """jack_midi_dump (C, its own process) receives every note at its own frame inside the
     cycle: python-rtmidi's port could only give multiples of the period."""

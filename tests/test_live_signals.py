@@ -5,6 +5,8 @@
   every signal each note-on has its note-off (or a later CC 123 on its channel),
   CC 123 arrives, and the process exits 128 + the first signal's number (130, 143:
   the shell's convention) after printing "stopped (SIGINT): N notes sent, all released").
+  A run in which the server itself stalled (the player then says its last messages never
+  left, and the release indeed never arrives) is retried, at most three times.
 - A crash in the generator thread releases the notes too, and surfaces as one
   clear line (in-process, memory port, real clock).
 - A second Ctrl-C during the release cannot skip it (in-process, and as two
@@ -36,6 +38,7 @@ from tests.polled import PolledJackInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20240611
+STALLED = "the JACK server did not take"  # what `play` says when its last messages never left
 
 # Fast, cheap presets: short steps at a high tempo, so a signal lands while notes
 # sound (gate 0.9-1.0), on several channels (CC 123 must follow the channel).
@@ -176,7 +179,8 @@ def check(run, channel, what):
     assert run["rc"] == run["expect_rc"], f"{what}: exit {run['rc']}: {err[-500:]}"
     assert "Traceback" not in err, f"{what}: {err[-1500:]}"
     stuck = stuck_notes(ev, channel)
-    assert not stuck, f"{what}: left sounding {stuck}; last events {[m for _w, m in ev[-8:]]}"
+    assert not stuck, (f"{what}: left sounding {stuck}; last events {[m for _w, m in ev[-8:]]}; "
+                       f"the player said: {err[-300:]}")
     last_on = max((i for i, (_w, m) in enumerate(ev) if m[0] & 0xF0 == 0x90 and m[2] > 0), default=-1)
     assert any(m == (0xB0 | channel, 123, 0) for _w, m in ev[last_on + 1:]), \
         f"{what}: no CC 123 on channel {channel + 1} after the last note-on"
@@ -185,7 +189,7 @@ def check(run, channel, what):
 
 def run_series(rec, model, presets, n, rng, make_signals, delay_range, label):
     """n interrupted runs; returns (signals sent, runs with a note sounding at the signal)."""
-    sent = hot = failures = 0
+    sent = hot = failures = stalls = 0
     names = sorted(presets)
     done = 0
     while done < n:
@@ -199,6 +203,15 @@ def run_series(rec, model, presets, n, rng, make_signals, delay_range, label):
             failures += 1
             assert failures <= max(3, n // 3), f"{label}: {failures} runs received no note at all"
             continue
+        if STALLED in run["stderr"]:
+            # The server did not run the player's client before it closed (a stalled server on a
+            # loaded machine): the player says its notes may sound, and that must be true.
+            last_on = max((i for i, (_w, m) in enumerate(run["events"]) if m[0] & 0xF0 == 0x90), default=-1)
+            assert not any(m == (0xB0 | channel, 123, 0) for _w, m in run["events"][last_on + 1:]), \
+                f"{label}: the player said messages never left, but its release arrived"
+            stalls += 1
+            assert stalls <= 3, f"{label}: the server stalled in {stalls} runs"
+            continue
         sent += len(signals)
         what = (f"{label} run {done} ({name}, {'+'.join(s.name for s in signals)} "
                 f"{delay * 1e3:.0f} ms after the first note)")
@@ -206,7 +219,7 @@ def run_series(rec, model, presets, n, rng, make_signals, delay_range, label):
         hot += run["sounding"] > 0
         done += 1
     print(f"\n{label}: {n} runs, {sent} signals, {hot} with a note sounding at the signal, "
-          f"{failures} empty connections retried")
+          f"{failures} empty connections and {stalls} stalled servers retried")
     return sent, hot
 
 
