@@ -174,6 +174,12 @@ def interrupt_once(rec, cmd, channel, signals, delay, gaps=()):
             "ons": sum(1 for _w, m in ev if m[0] == 0x90 | channel and m[2] > 0)}
 
 
+def released(events, channel) -> bool:
+    """Whether a CC 123 (all notes off) on `channel` came after the last note-on."""
+    last_on = max((i for i, (_w, m) in enumerate(events) if m[0] & 0xF0 == 0x90 and m[2] > 0), default=-1)
+    return any(m == (0xB0 | channel, 123, 0) for _w, m in events[last_on + 1:])
+
+
 def check(run, channel, what):
     ev, err = run["events"], run["stderr"]
     assert run["rc"] == run["expect_rc"], f"{what}: exit {run['rc']}: {err[-500:]}"
@@ -181,9 +187,7 @@ def check(run, channel, what):
     stuck = stuck_notes(ev, channel)
     assert not stuck, (f"{what}: left sounding {stuck}; last events {[m for _w, m in ev[-8:]]}; "
                        f"the player said: {err[-300:]}")
-    last_on = max((i for i, (_w, m) in enumerate(ev) if m[0] & 0xF0 == 0x90 and m[2] > 0), default=-1)
-    assert any(m == (0xB0 | channel, 123, 0) for _w, m in ev[last_on + 1:]), \
-        f"{what}: no CC 123 on channel {channel + 1} after the last note-on"
+    assert released(ev, channel), f"{what}: no CC 123 on channel {channel + 1} after the last note-on"
     assert "all released" in err, f"{what}: {err[-300:]}"
 
 
@@ -206,8 +210,7 @@ def run_series(rec, model, presets, n, rng, make_signals, delay_range, label):
         if STALLED in run["stderr"]:
             # The server did not run the player's client before it closed (a stalled server on a
             # loaded machine): the player says its notes may sound, and that must be true.
-            last_on = max((i for i, (_w, m) in enumerate(run["events"]) if m[0] & 0xF0 == 0x90), default=-1)
-            assert not any(m == (0xB0 | channel, 123, 0) for _w, m in run["events"][last_on + 1:]), \
+            assert not released(run["events"], channel), \
                 f"{label}: the player said messages never left, but its release arrived"
             stalls += 1
             assert stalls <= 3, f"{label}: the server stalled in {stalls} runs"
