@@ -92,8 +92,8 @@ def phrases(generator, preset: Preset, seed: int = 0, count: int = 1, candidates
     `start_at`: notes the model continues, and the beat its first note may come (runtime's
     Generator.stream; an event model only)."""
     timed = generator.timed and preset.timing == "model"
-    extra = ({"bias": sampling_bias(preset), "candidates": candidates, "critic_temperature": critic_temperature}
-             if generator.timed else {})
+    extra = ({"bias": sampling_bias(preset), "candidates": candidates, "critic_temperature": critic_temperature,
+              "figures": preset.figures} if generator.timed else {})
     if prime is not None or start_at is not None:
         extra.update(prime=prime, start_at=start_at)
     stream = generator.stream(seed=seed, count=count, noise_scale=preset.noise_scale,

@@ -15,7 +15,8 @@ as time passes, returns the notes to schedule from now on. Modes:
 Knobs (CC numbers in CC_DEFAULTS, each overridable in a preset's [cc] table), applied to the
 next note sampled: CC 1 temperature (x0.25..x2 of the preset's), CC 74 density (-3..3), CC 71
 velocity (each note's velocity scaled x0.5..x2, 64 = as is), CC 16 register (the preset's key
-range moved -24..+24 semitones, 64 = as is; a mask, as the range always is), CC 20 mode (0-42
+range moved -24..+24 semitones, 64 = as is; a mask, as the range always is), CC 17 figures
+(0..16: how strongly the line comes back to figures, its own and the player's), CC 20 mode (0-42
 off, 43-85 answer, 86-127 accompany), CC 21 re-seed (a press, value >= 64: a new take of the
 sampler's random stream, its seed in the status line). With `key_auto`, the key and scale
 (major or minor) are estimated from the last `key_bars` bars heard (keys.estimate_key) and
@@ -74,7 +75,8 @@ class Listener:
         self.chord_channel = chord_channel
         self.chord: set[int] = set()  # keys of the chord track held now
         self.line = Continuation(generator, seed=seed, temperature=preset.temperature,
-                                 noise_scale=preset.noise_scale, bias=sampling_bias(preset))
+                                 noise_scale=preset.noise_scale, bias=sampling_bias(preset),
+                                 figures=preset.figures)
         self.committed = self.line.snapshot()  # the line's state after everything before `at`
         self.at = 0.0  # beat up to which the context is committed
         self.held: dict[int, tuple[float, int, bool]] = {}  # pitch -> (onset beat, velocity, fed yet) of keys down
@@ -85,7 +87,7 @@ class Listener:
         self.until = 0.0  # beat up to which our notes are handed out
         self.key = None  # keys.Key, with key_auto, once estimated
         self.knobs = {"temperature": preset.temperature, "density": preset.density, "velocity": 1.0,
-                      "register": 0}
+                      "register": 0, "figures": preset.figures}
         self.cc = {num: knob for knob, num in {**CC_DEFAULTS, **dict(preset.cc)}.items()}
         self.seeds = np.random.default_rng(seed)  # re-seeds: a take's seed follows from the first's
         self.seed = seed
@@ -135,6 +137,8 @@ class Listener:
             self.knobs["velocity"] = 2 ** ((value - 64) / 64)
         elif what == "register":
             self.knobs["register"] = round((value - 64) * 24 / 64)
+        elif what == "figures":
+            self.knobs["figures"] = round(16 * value / 127, 2)
         elif what == "mode":
             self.mode = MODES[2] if value < 43 else MODES[0] if value < 86 else MODES[1]
         elif what == "reseed" and value >= 64:
@@ -220,6 +224,7 @@ class Listener:
             self.line.bias[ev.SPANS["pitch"]] += np.where(np.isin(keys % 12, [p % 12 for p in self.chord]),
                                                           CHORD_BIAS, 0.0).astype(np.float32)
         self.line.temperature = self.knobs["temperature"]
+        self.line.figures = self.knobs["figures"]
 
     def _sample(self, start: float, end: float, window: float | None = None) -> list[Note]:
         notes = self.line.sample(n=256, start=start, window=window, until=end)

@@ -40,6 +40,7 @@ class Preset:
     chords: bool = True  # with timing = "preset": strike the model's chords together (false: in turn)
     timing: str = "model"  # "model": the model's onsets, durations and velocities; "preset": step/rhythm/gate/velocity
     density: float = 0.0  # event model: > 0 favours shorter gaps between onsets, < 0 longer (-3..3)
+    figures: float = 0.0  # event model: how strongly a line comes back to its own figures (0 = off, 0..16)
     quantise: str = ""  # event model: snap onsets to this grid, e.g. "1/16" ("" = as generated)
     velocity_low: int = 1  # event model: its velocities 1..127 are rescaled onto velocity_low..velocity_high
     velocity_high: int = 127
@@ -143,6 +144,7 @@ def _check_ranges(name: str, p: Preset) -> None:
     _check(name, "high", p.high - p.low >= 11, p.high, "the range low..high must span at least 12 keys")
     _check(name, "channel", 1 <= p.channel <= 16, p.channel, "1..16")
     _check(name, "morph", 0 <= p.morph <= 1, p.morph, "0..1")
+    _check(name, "figures", 0 <= p.figures <= 16, p.figures, "0..16")
     _check(name, "noise_scale", 0 < p.noise_scale <= 4, p.noise_scale, "0 < noise_scale <= 4")
     _check(name, "temperature", 0.05 <= p.temperature <= 4, p.temperature, "0.05..4")
     _check(name, "program", -1 <= p.program <= 127, p.program, "0..127, or -1 for none")
@@ -151,7 +153,8 @@ def _check_ranges(name: str, p: Preset) -> None:
 
 PEDALS = ("", "bar", "bass")
 # The listening knobs (listen.py) and the controller each answers unless a preset's [cc] moves it.
-CC_DEFAULTS = {"temperature": 1, "density": 74, "velocity": 71, "register": 16, "mode": 20, "reseed": 21}
+CC_DEFAULTS = {"temperature": 1, "density": 74, "velocity": 71, "register": 16, "figures": 17, "mode": 20,
+               "reseed": 21}
 
 
 def _check_cc(name: str, v) -> tuple:

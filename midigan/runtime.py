@@ -272,7 +272,8 @@ class Generator:
 
     def stream(self, seed: int = 0, count: int = 1, noise_scale: float = 1.0, temperature: float = 1.0,
                morph: float = 0.25, bias: np.ndarray | None = None, candidates: int | None = None,
-               critic_temperature: float | None = None, prime=None, start_at: float | None = None):
+               critic_temperature: float | None = None, prime=None, start_at: float | None = None,
+               figures: float = 0.0):
         """Yield phrases of `seq_len` notes forever, each continuing the last, for `count`
         independent lines at once.
 
@@ -285,6 +286,8 @@ class Generator:
         critic chooses among (1 = no choice), and `critic_temperature` how: 0 takes the phrase it
         scores highest, t > 0 draws one with probability softmax(score / t) (importance resampling:
         a calibrated critic's exp(score) is the ratio of real to generated densities).
+        `figures` (0 = off): the logit added to the key and (a share of it) to the onset step that
+        a line's own figures lead to, so it comes back to them (`figure_hits`).
 
         `prime`: timed notes [n, 4] (pitch, onset and duration in beats, velocity) fed through the
         model first, teacher-forced (see `_Lines.feed`): the stream continues them, on their
@@ -292,6 +295,8 @@ class Generator:
         or after this beat (a bar at most after the last fed onset: the model's longest step).
         """
         rng = np.random.default_rng(seed)
+        if figures < 0:
+            raise ValueError(f"figures should be 0 or more, got {figures}")
         if not self.timed and (prime is not None or start_at is not None):
             raise ValueError(f"{self.path.name} is a pitch-only (sequence) model: priming needs an event model")
         if not self.timed:
@@ -308,7 +313,7 @@ class Generator:
         ct = self.critic_temperature if critic_temperature is None else float(critic_temperature)
         if ct < 0:
             raise ValueError(f"critic_temperature should be 0 or more, got {ct}")
-        lines = _Lines(self, count, k, rng, ct)
+        lines = _Lines(self, count, k, rng, ct, figures)
         bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
         if bias.shape != (ev.WIDTH,):
             raise ValueError(f"bias should have {ev.WIDTH} values, got shape {bias.shape}")
@@ -337,14 +342,46 @@ def fold_into_piano(pitches) -> np.ndarray:
     return np.where(p > PITCH_HIGH, p - 12 * ((p - PITCH_HIGH + 11) // 12), p)
 
 
+FIGURE_CONTEXT = 3  # notes whose (interval, onset step) pairs must recur for a figure to come back
+FIGURE_MEMORY = 100  # notes of a line's past the figure memory looks back over
+FIGURE_STEP_SHARE = 0.375  # of `figures` added to the step a figure leads to (chosen on validation)
+
+
+def figure_hits(past: np.ndarray, context: int = FIGURE_CONTEXT) -> tuple[np.ndarray, np.ndarray]:
+    """Where each line's own figures lead next. `past` [rows, L, 2]: each line's last notes as
+    (onset step, key) classes, oldest first. Wherever the last `context` notes' (interval from
+    the note before, onset step) pairs occurred earlier in the line, the note that came next there
+    names a step and a key (the last key moved by its interval). Returns boolean masks
+    [rows, steps] and [rows, keys]: each class marked once, however often its figure recurred."""
+    rows, L = past.shape[:2]
+    steps_hit = np.zeros((rows, ev.SIZES["step"]), bool)
+    keys_hit = np.zeros((rows, ev.SIZES["pitch"]), bool)
+    iv, st = np.diff(past[:, :, 1], axis=1), past[:, 1:, 0]  # note i + 1's interval and step
+    n = iv.shape[1] - context  # earlier places a figure may start and still have a next note
+    if n <= 0:
+        return steps_hit, keys_hit
+    same = np.ones((rows, n), bool)
+    for i in range(context):
+        same &= (iv[:, i:n + i] == iv[:, n + i, None]) & (st[:, i:n + i] == st[:, n + i, None])
+    r, j = np.nonzero(same)
+    steps_hit[r, st[r, j + context]] = True
+    key = past[r, -1, 1] + iv[r, j + context]
+    ok = (key >= 0) & (key < ev.SIZES["pitch"])
+    keys_hit[r[ok], key[ok]] = True
+    return steps_hit, keys_hit
+
+
 class _Lines:
     """The state of `count` event lines, each sampled as `k` candidates per phrase.
 
     `grid` is each line's last onset in grid steps from the stream's start (its true place:
     a step longer than a bar is clipped to one in the model's input, never in `grid`)."""
 
-    def __init__(self, gen: Generator, count: int, k: int, rng, critic_temperature: float = 0.0):
+    def __init__(self, gen: Generator, count: int, k: int, rng, critic_temperature: float = 0.0,
+                 figures: float = 0.0):
         self.gen, self.count, self.k, self.rng, self.ct = gen, count, k, rng, critic_temperature
+        self.figures = float(figures)  # logit added where a line's own figures lead (figure_hits)
+        self.past = np.zeros((count, 0, 2), np.int64)  # each line's last notes: (step, key) classes
         shape = (gen.layers, count, gen.hidden)
         self.h, self.c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
         self.prev = np.tile(np.array([ev.START[a] for a in ev.ATTRS], np.int64), (count, 1))
@@ -353,11 +390,16 @@ class _Lines:
 
     def snapshot(self) -> tuple:
         """The lines' state, to `restore` later (copies)."""
-        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started
+        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started, self.past.copy()
 
     def restore(self, state: tuple) -> None:
-        h, c, prev, grid, started = state
+        h, c, prev, grid, started, past = state
         self.h, self.c, self.prev, self.grid, self.started = h.copy(), c.copy(), prev.copy(), grid.copy(), started
+        self.past = past.copy()
+
+    def _remember(self, events: np.ndarray) -> None:
+        """Add each line's new events [count, n, 4] to its past (the figure memory's)."""
+        self.past = np.concatenate([self.past, events[:, :, :2]], axis=1)[:, -FIGURE_MEMORY:]
 
     def feed(self, z, notes) -> int:
         """Teacher-force timed notes [n, 4] (pitch, onset beats on the stream's timeline, duration
@@ -400,6 +442,10 @@ class _Lines:
             prev = out
             self.grid = np.full(self.count, q[t], np.int64)
         self.h, self.c, self.prev, self.started = h, c, prev, True
+        fed = np.repeat(events[None], self.count, axis=0)
+        if steps is not None:
+            fed[:, 0, 0] = steps  # each line's own first step
+        self._remember(fed)
         return len(events)
 
     def phrase(self, z, temps, bias, n: int | None = None, start: int | None = None,
@@ -423,6 +469,7 @@ class _Lines:
         events = np.empty((rows, n, 4), np.int64)
         where = np.empty((rows, n), np.int64)
         classes = np.arange(ev.SIZES["step"])
+        past = np.repeat(self.past, k, axis=0)[:, -FIGURE_MEMORY:]
         for t in range(n):
             # A chord climbs: with no allowed key above the last one, the next note cannot join it.
             b[:, 0] = np.where((prev[:, 1] >= high) & (prev[:, 1] < ev.SIZES["pitch"]), NEG, bias[0])
@@ -435,8 +482,15 @@ class _Lines:
                 b[:, :ev.SIZES["step"]] = np.where((classes >= lo) & (classes < hi), b[:, :ev.SIZES["step"]], NEG)
             self.started = True
             gumbel = (self.rng.gumbel(size=(rows, ev.WIDTH)) * scale).astype(np.float32)
+            bt = b
+            if self.figures:  # a line comes back to its own figures (as the music does; the model seldom)
+                recent = np.concatenate([past, events[:, :t, :2]], axis=1)[:, -FIGURE_MEMORY:]
+                steps_hit, keys_hit = figure_hits(recent)
+                bt = b.copy()
+                bt[:, :ev.SIZES["step"]] += self.figures * FIGURE_STEP_SHARE * steps_hit
+                bt[:, p] += self.figures * keys_hit
             prev, h, c = g.session.run(None, {"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
-                                              "h": h, "c": c, "gumbel": gumbel, "bias": b})
+                                              "h": h, "c": c, "gumbel": gumbel, "bias": bt})
             grid = grid + prev[:, 0]
             if t == 0 and start is not None:  # a rest longer than a bar: the note lands on `start`
                 grid = np.where(prev[:, 0] >= ev.MAX_STEP, np.maximum(grid, start), grid)
@@ -451,6 +505,7 @@ class _Lines:
                 scores = scores / self.ct + self.rng.gumbel(size=scores.shape)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
+        self._remember(events[pick])
         return ev.to_notes(events[pick], where[pick], g.tables, self.rng)
 
 
@@ -466,7 +521,7 @@ class Continuation:
     read: played along, they would ask for ever busier lines.)"""
 
     def __init__(self, gen: Generator, seed: int = 0, temperature: float = 1.0, noise_scale: float = 1.0,
-                 bias: np.ndarray | None = None, follow: bool = True):
+                 bias: np.ndarray | None = None, follow: bool = True, figures: float = 0.0):
         if not gen.timed:
             raise ValueError(f"{gen.path.name} is a pitch-only (sequence) model: priming needs an event model")
         self.gen = gen
@@ -475,7 +530,7 @@ class Continuation:
         self.z = (rng.standard_normal((1, gen.noise_dim)) * noise_scale).astype(np.float32)
         self.follow = follow and gen.encoder is not None
         self.heard = np.empty((0, 4))  # the last seq_len notes a player played: what the encoder reads
-        self.lines = _Lines(gen, 1, 1, rng)
+        self.lines = _Lines(gen, 1, 1, rng, figures=figures)
         self.temperature = float(temperature)
         self.bias = np.zeros(ev.WIDTH, np.float32) if bias is None else np.asarray(bias, np.float32)
 
@@ -502,6 +557,17 @@ class Continuation:
 
     def feed(self, notes) -> int:
         return self.lines.feed(self.z, notes)
+
+    @property
+    def figures(self) -> float:
+        """How strongly the line comes back to the figures it has played or been fed (0 = off)."""
+        return self.lines.figures
+
+    @figures.setter
+    def figures(self, value: float) -> None:
+        if value < 0:
+            raise ValueError(f"figures should be 0 or more, got {value}")
+        self.lines.figures = float(value)
 
     def sample(self, n: int = 64, start: float | None = None, window: float | None = None,
                until: float | None = None) -> np.ndarray:

@@ -60,11 +60,12 @@ def test_priming_from_what_was_heard_changes_the_answer(gen):
     play(a, CALL), play(b, other)
     # the call reached the model: the state the answer was sampled from differs with it, and so
     # does the noise the encoder read in it (the tiny model is latent)
-    (ha, _, _, grid_a, _), za, heard_a = a.committed
-    (hb, _, _, grid_b, _), zb, _ = b.committed
+    (ha, _, _, grid_a, _, past_a), za, heard_a = a.committed
+    (hb, _, _, grid_b, _, _), zb, _ = b.committed
     assert not np.allclose(ha, hb, atol=1e-4) and not np.allclose(za, zb, atol=1e-4)
     assert grid_a == grid_b == round((CALL[-1][1]) * 24)  # its last onset, in grid steps
     assert np.allclose(heard_a[:, :3], CALL)  # what the encoder read: the call, not the answer
+    assert past_a[0, -len(CALL):, 1].tolist() == [p - 21 for p, _, _ in CALL]  # the figure memory's too
 
 
 def test_accompany_keeps_a_bar_ahead_and_hears_the_player(gen):
@@ -88,6 +89,10 @@ def test_knobs_take_effect_at_the_next_note(gen):
     sparse_lis.hear(0, (0xB0, 74, 0))
     sparse = sum(len(sparse_lis.due(b)) for b in range(0, 64, 4))
     assert busy > sparse
+    assert lis.line.figures == load_preset("piano").figures
+    lis.hear(64, (0xB0, 17, 127))  # figures up: the line comes back to its figures at full strength
+    lis.due(64)
+    assert lis.knobs["figures"] == 16 and lis.line.figures == 16
     lis.hear(0, (0xB0, 20, 0))
     assert lis.mode == "off"
     lis.hear(0, (0xB0, 20, 64))

@@ -39,6 +39,7 @@ def test_step_beats():
     ({"low": 60, "high": 65}, "high"),
     ({"timing": "free"}, "timing"),
     ({"density": 5.0}, "density"),
+    ({"figures": 20.0}, "figures"),
     ({"quantise": "1/0"}, "quantise"),
     ({"quantise": "2"}, "quantise"),
     ({"velocity_low": 0}, "velocity_low"),

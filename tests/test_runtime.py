@@ -230,3 +230,40 @@ def test_critic_temperature_draws_candidates_by_softmax_of_their_scores(tiny_run
     best = next(gen.stream(seed=9, count=n, candidates=2, critic_temperature=0))
     cands = seen[0].reshape(n, 2, gen.seq_len, 4)
     assert all(np.array_equal(best[i, :, 0] - 21, cands[i, 1, :, 1]) for i in range(n))
+
+
+def test_figure_hits_name_where_a_lines_own_figures_led():
+    """A figure is the last notes' (interval, onset step) pairs; where it occurred before, the
+    note after it there names the next step and key, moved to where the line now stands."""
+    from midigan.runtime import figure_hits
+    # (step, key): a rising third C D E, a step 12 back down, C D E again (transposed by 0), ...
+    past = np.array([[[0, 39], [6, 41], [6, 43], [12, 39], [6, 41], [6, 43]],
+                     # the same keys, but the second figure in another rhythm: no figure
+                     [[0, 39], [6, 41], [6, 43], [12, 39], [3, 41], [3, 43]],
+                     # the figure again a fifth higher: the next key is moved with it
+                     [[0, 39], [6, 41], [6, 43], [12, 39], [0, 46], [6, 48]]])
+    steps, keys = figure_hits(past, context=2)
+    assert np.flatnonzero(steps[0]).tolist() == [12] and np.flatnonzero(keys[0]).tolist() == [39]
+    assert not steps[1].any() and not keys[1].any()
+    steps2, keys2 = figure_hits(past[2:, 3:], context=2)  # too short to hold a figure twice
+    assert not steps2.any() and not keys2.any()
+    edge = np.array([[[0, 60], [6, 62], [6, 64], [6, 80], [6, 82], [6, 84]]])  # leads above the top key
+    s, k = figure_hits(edge, context=2)
+    assert np.flatnonzero(s).tolist() == [6] and not k.any()
+
+
+def test_figures_bring_a_primed_figure_back(tiny_run):
+    """With `figures`, a line primed with a figure played three times plays it on: the key (and,
+    a share of the strength, the step) its figure leads to; without, any key of the 88."""
+    from midigan import events as ev
+    gen = Generator(tiny_run[1])
+    gen.session = FakeStep(np.zeros(ev.WIDTH, np.float32))  # every class equally likely
+    prime = np.array([[60 + 2 * (i % 3), 0.25 * i, 0.25, 80] for i in range(9)], np.float64)
+    first = {}
+    for figures in (0.0, 16.0):
+        line = next(gen.stream(seed=4, count=300, candidates=1, prime=prime, figures=figures))[:, 0]
+        first[figures] = ((line[:, 0] == 60).mean(), (np.abs(line[:, 1] - 2.25) < 1e-9).mean())
+    assert first[16.0][0] > 0.95 and first[0.0][0] < 0.1  # C after C D E, as three times before
+    assert first[16.0][1] > 0.5 and first[0.0][1] < 0.1  # a quarter beat after the last onset
+    with pytest.raises(ValueError, match="figures"):
+        next(gen.stream(figures=-1))
