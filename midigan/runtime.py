@@ -469,7 +469,8 @@ class _Lines:
         events = np.empty((rows, n, 4), np.int64)
         where = np.empty((rows, n), np.int64)
         classes = np.arange(ev.SIZES["step"])
-        past = np.repeat(self.past, k, axis=0)[:, -FIGURE_MEMORY:]
+        before = self.past.shape[1]  # the figure memory: the lines' past, then this phrase's notes
+        memory = np.concatenate([np.repeat(self.past, k, axis=0), np.zeros((rows, n, 2), np.int64)], axis=1)
         for t in range(n):
             # A chord climbs: with no allowed key above the last one, the next note cannot join it.
             b[:, 0] = np.where((prev[:, 1] >= high) & (prev[:, 1] < ev.SIZES["pitch"]), NEG, bias[0])
@@ -484,8 +485,7 @@ class _Lines:
             gumbel = (self.rng.gumbel(size=(rows, ev.WIDTH)) * scale).astype(np.float32)
             bt = b
             if self.figures:  # a line comes back to its own figures (as the music does; the model seldom)
-                recent = np.concatenate([past, events[:, :t, :2]], axis=1)[:, -FIGURE_MEMORY:]
-                steps_hit, keys_hit = figure_hits(recent)
+                steps_hit, keys_hit = figure_hits(memory[:, max(0, before + t - FIGURE_MEMORY):before + t])
                 bt = b.copy()
                 bt[:, :ev.SIZES["step"]] += self.figures * FIGURE_STEP_SHARE * steps_hit
                 bt[:, p] += self.figures * keys_hit
@@ -495,6 +495,7 @@ class _Lines:
             if t == 0 and start is not None:  # a rest longer than a bar: the note lands on `start`
                 grid = np.where(prev[:, 0] >= ev.MAX_STEP, np.maximum(grid, start), grid)
             events[:, t], where[:, t] = prev, grid
+            memory[:, before + t] = prev[:, :2]
             if until is not None and (grid >= until).all():
                 events, where, n = events[:, :t + 1], where[:, :t + 1], t + 1
                 break
