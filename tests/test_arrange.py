@@ -143,3 +143,22 @@ def test_a_pedalled_file_has_its_program_lifts_presses_and_ends_with_the_pedal_u
     assert msgs[-1].type == "control_change" and msgs[-1].value == 0
     plain = to_midi_file(notes, make_preset({"program": -1}))
     assert not [m for m in mido.merge_tracks(plain.tracks) if m.type in ("control_change", "program_change")]
+
+
+
+def test_a_presets_figures_and_bias_reach_the_sampler(tiny_run, monkeypatch):
+    """phrases() hands the event model's sampler the preset's figure memory and masks (what
+    they do to the notes: tests/test_runtime.py)."""
+    from midigan.arrange import phrases, sampling_bias
+    from midigan.runtime import Generator
+
+    gen, seen = Generator(tiny_run[1]), {}
+    real = gen.stream
+
+    def stream(**kw):
+        seen.update(kw)
+        return real(**kw)
+    monkeypatch.setattr(gen, "stream", stream)
+    pr = make_preset({"figures": 8.0, "scale": "major"})
+    next(phrases(gen, pr, seed=1))
+    assert seen["figures"] == 8.0 and np.array_equal(seen["bias"], sampling_bias(pr))
