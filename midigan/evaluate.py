@@ -128,6 +128,21 @@ def model_streams(path, preset, count: int, sequences: int, seed: int, temperatu
 
 # ---------------------------------------------------------------- scoring
 
+def index_training(pieces) -> tuple:
+    """What copying is measured against: the training pieces' n-gram keys and pitch sequences."""
+    seqs = [p.pitches.astype(np.int64) for p in pieces]
+    return train_ngrams(seqs), seqs
+
+
+def copying(windows, train_index) -> dict:
+    """How much of the pitch windows (N, L) is found verbatim in the training pieces: the share
+    of their 8-grams, and the longest run copied from one piece (median and max over windows)."""
+    keys, seqs = train_index
+    runs = features.longest_copied_run(windows, seqs)
+    return {"novelty": novelty(windows, keys), "longest_p50": float(np.median(runs)),
+            "longest_max": int(runs.max()), "windows": int(len(windows))}
+
+
 def score(m: Material, ref: Material, train_index, *, seed: int, splits: int, deep: bool) -> dict:
     """Every measure of one row against the reference.
 
@@ -154,11 +169,7 @@ def score(m: Material, ref: Material, train_index, *, seed: int, splits: int, de
                      c2st_features(ref.notes[..., 0].astype(np.int64)), ref.groups),
     }
     row["features"] = {k: feature_c2st(a, b, ga, gb, seed=seed) for k, (a, ga, b, gb) in pairs.items()}
-    copy = m.long if m.copy is None else m.copy
-    keys, seqs = train_index
-    runs = features.longest_copied_run(copy, seqs)
-    row["copying"] = {"novelty": novelty(copy, keys), "longest_p50": float(np.median(runs)),
-                      "longest_max": int(runs.max()), "windows": int(len(copy))}
+    row["copying"] = copying(m.long if m.copy is None else m.copy, train_index)
     if deep and m.deep:
         row["streams"] = {str(d): neural(w, g, ref.notes, ref.groups, True) for d, (w, g) in m.deep.items()}
     return row
@@ -196,8 +207,7 @@ def evaluate(source, reference, train=None, *, split: str = "validation", preset
         raise ValueError(f"the reference has only {len(ref.notes)} windows of {WINDOW} notes and "
                          f"{len(ref.long)} of {LONG}; need at least 20 and 10")
     say("indexing the training pieces")
-    train_seqs = [p.pitches.astype(np.int64) for p in train_pieces]
-    train_index = (train_ngrams(train_seqs), train_seqs)
+    train_index = index_training(train_pieces)
     pr = load_preset(preset)
     sequences = max(DEPTHS) if streams else LONG // WINDOW
     rows = [_source_material(source, pr, count, sequences, seed, temperature, (candidates, critic_temperature),

@@ -8,10 +8,8 @@ import argparse
 
 import numpy as np
 
-from midigan import features
 from midigan.corpus import load_corpus
-from midigan.evaluate import LONG, WINDOW, model_streams
-from midigan.metrics import novelty, train_ngrams
+from midigan.evaluate import LONG, WINDOW, copying, index_training, model_streams
 from midigan.presets import load_preset
 
 
@@ -23,14 +21,12 @@ def main():
     ap.add_argument("--lines", type=int, default=1000, help="lines sampled (evaluate's default count)")
     ap.add_argument("--seed", type=int, default=0, help="the sampling seed (evaluate's default)")
     args = ap.parse_args()
-    seqs = [p.pitches.astype(np.int64) for p in load_corpus(args.corpus).split("train")]
-    keys = train_ngrams(seqs)
+    index = index_training(load_corpus(args.corpus).split("train"))
     for preset in args.preset or ["piano"]:
         lines = model_streams(args.model, load_preset(preset), args.lines, LONG // WINDOW, args.seed)
-        w = np.stack([line[:LONG, 0] for line in lines]).astype(np.int64)
-        runs = features.longest_copied_run(w, seqs)
-        print(f"{preset}: 8-grams in the training pieces {100 * novelty(w, keys):.2f} %, longest verbatim "
-              f"run p50 {np.median(runs):.0f}, p90 {np.percentile(runs, 90):.0f}, max {runs.max()}", flush=True)
+        c = copying(np.stack([line[:LONG, 0] for line in lines]).astype(np.int64), index)
+        print(f"{preset}: 8-grams in the training pieces {100 * c['novelty']:.2f} %, longest verbatim "
+              f"run p50 {c['longest_p50']:.0f}, max {c['longest_max']}", flush=True)
 
 
 if __name__ == "__main__":
