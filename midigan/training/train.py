@@ -99,6 +99,9 @@ def run_training(folder, out, *, config=None, seed=None, resume=False, device="a
     log.close()
     if world > 1:
         dist.barrier()
+        # Gloo's worker threads must stop while the interpreter still runs: left to exit they
+        # can abort the process (SIGABRT, "terminate called without an active exception").
+        dist.destroy_process_group()
     return out / "checkpoint.pt"
 
 
