@@ -43,11 +43,17 @@ def main():
         sys.exit("no model this runtime reads in export/: pass --model PATH")
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        plain_t = wall([py, "-c", "pass"], a.runs)
+        bare_t = wall([py, "-S", "-c", "pass"], a.runs)
         torch_t = wall([py, "-c", "import torch"], a.runs)
         deps_t = wall([py, "-c", "import onnxruntime, numpy, mido, rtmidi, click"], a.runs)
         gen_cmd = [py, "-m", "midigan", "generate", "--count", "1", "-o", str(Path(tmp) / "x.mid"),
                    "--model", str(model)]
         gen_t = wall(gen_cmd, a.runs)
+    print(f"python -c pass:                                {fmt(plain_t)}")
+    print(f"python -S -c pass (no site, no .pth files):    {fmt(bare_t)}")
+    print("  (the difference is this environment's site-packages start-up, part of every figure below:\n"
+          "   a sandbox's .pth that imports certifi costs about 40 ms; python -X importtime -c pass shows it)")
     print(f"python -c 'import torch':                      {fmt(torch_t)}")
     print(f"import onnxruntime, numpy, mido, rtmidi, click: {fmt(deps_t)}")
     print(f"midigan generate --count 1 (whole process):    {fmt(gen_t)}")

@@ -435,6 +435,29 @@ def _wait_for_reader(port, stop, quiet) -> bool:
     return wait_for_reader(port, stop.is_set)
 
 
+class _Background:
+    """fn() on a thread of its own; result() waits for it and returns its value or raises its error."""
+
+    def __init__(self, fn):
+        import threading
+
+        self._fn, self._value, self._error = fn, None, None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            self._value = self._fn()
+        except BaseException as e:  # handed to the caller's thread, whatever it is
+            self._error = e
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, candidates, hear, takes, wait):
     """Open the model, the output, the clock and the listener; play until stopped."""
     import contextlib
@@ -445,12 +468,17 @@ def _play(model, pr, bars, seed, virtual, port_name, api, sync, quiet, stop, can
 
     client = virtual or "midigan"  # --virtual NAME names the client too
     with contextlib.ExitStack() as stack:
-        gen = Generator(model)
+        # The model loads while the port opens: the port's calls wait on the MIDI or JACK
+        # server, and the first note sounds that much sooner (bench/startup.py).
+        loading = _Background(lambda: Generator(model))
+        try:
+            port = stack.enter_context(open_output(port_name or virtual or "midigan",
+                                                   virtual=port_name is None, api=api, client_name=client))
+        finally:
+            gen = loading.result()  # a model error wins over a port error: it is the user's to fix first
         if candidates and candidates > 1 and gen.critic is None:
             raise click.BadParameter(f"{gen.path.name} has no critic to choose among candidates",
                                      param_hint="--candidates")
-        port = stack.enter_context(open_output(port_name or virtual or "midigan",
-                                               virtual=port_name is None, api=api, client_name=client))
         if port.api == "jack" and not hasattr(port, "send_at") and not quiet:
             click.echo("notice: JACK-Client is not installed (pip install 'midigan[jack]'): python-rtmidi's "
                        "JACK port moves each note by up to one period", err=True)

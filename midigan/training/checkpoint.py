@@ -33,10 +33,11 @@ def load_checkpoint(path) -> dict:
     if missing:
         raise ValueError(f"{path}: checkpoint is missing {', '.join(missing)}")
     if isinstance(ck["config"], dict):
-        # Written before the noise became a latent (or the key head read intervals): its
-        # generator has no encoder (no interval head).
+        # Written before the noise became a latent (or the key head read intervals, or the input
+        # embedded them): its generator has no encoder (no interval head, no interval input).
         ck["config"].setdefault("kl_weight", 0.0)
         ck["config"].setdefault("intervals", 0)
+        ck["config"].setdefault("in_interval", 0)
     return ck
 
 

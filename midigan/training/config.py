@@ -2,7 +2,7 @@
 
 `Config()` is the default, what ships: an LSTM generator over note events (onset step,
 key, duration, velocity; midigan/events.py; each key scored also by its interval from the
-note before) fed one noise vector per line, trained by
+note before, and that interval embedded in the next note's input) fed one noise vector per line, trained by
 maximum likelihood with that noise as a VAE's latent (an encoder reads each training
 window; a KL term with free bits keeps the noise near N(0, I), where the runtime draws it);
 then an LSTM discriminator trained with binary cross-entropy to tell
@@ -31,6 +31,7 @@ class Config:
     layers: int = 1  # generator LSTM layers
     emb: int = 32  # width of each attribute's input embedding (event)
     intervals: int = 1  # 1: the key head adds a logit per interval from the note before (event)
+    in_interval: int = 1  # 1: the input also embeds the interval the note before moved by (event)
     dropout: float = 0.2  # on the generator's LSTM outputs (event): the onset head overfits first
     d_hidden: int = 128  # discriminator LSTM width
     d_emb: int = 24  # the discriminator's attribute embedding width (event)
@@ -97,8 +98,9 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1 or cfg.kl_weight):
         raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0, kl_weight = 0) "
                          "and candidates = 1")
-    if cfg.intervals not in (0, 1):
-        raise ValueError(f"config: intervals = {cfg.intervals} should be 0 or 1")
+    for k in ("intervals", "in_interval"):
+        if getattr(cfg, k) not in (0, 1):
+            raise ValueError(f"config: {k} = {getattr(cfg, k)} should be 0 or 1")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:
