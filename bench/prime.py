@@ -46,8 +46,12 @@ def main():
                                                      / "shared" / "corpus" / "piano-midi-de"))
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--drawn-noise", action="store_true",
+                    help="primed lines keep their drawn noise (the encoder's reading of the prime unused)")
     a = ap.parse_args()
     gen = Generator(a.model)
+    if a.drawn_noise:
+        gen.encoder = None  # Generator.noise_for then leaves the drawn noise as it is
     t0 = time.perf_counter()
     rows = {"primed": [], "fresh": []}
     keyed = {"primed": [], "fresh": []}
