@@ -429,9 +429,9 @@ class _Lines:
                          self.started, self.past.copy())
 
     def restore(self, state: LineState) -> None:
-        s = state
-        self.h, self.c, self.prev, self.key_before = s.h.copy(), s.c.copy(), s.prev.copy(), s.key_before.copy()
-        self.grid, self.started, self.past = s.grid.copy(), s.started, s.past.copy()
+        self.h, self.c, self.prev = state.h.copy(), state.c.copy(), state.prev.copy()
+        self.key_before, self.grid, self.past = state.key_before.copy(), state.grid.copy(), state.past.copy()
+        self.started = state.started
 
     def _remember(self, events: np.ndarray) -> None:
         """Add each line's new events [count, n, 4] to its past (the figure memory's)."""

@@ -209,9 +209,7 @@ class EventGenerator(nn.Module):
             u = torch.rand(B, ev.WIDTH, generator=generator, device=generator.device).to(z.device)
             # Gumbel(0, 1) = -log(E), E = -log(U) ~ Exp(1); E kept above 0 so the log stays finite.
             g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)) * temperature
-            kb = prev[:, 1].clone()
-            prev, h, c = self.step(z, prev, pos, h, c, g, bias, key_before)
-            key_before = kb
+            key_before, (prev, h, c) = prev[:, 1], self.step(z, prev, pos, h, c, g, bias, key_before)
             pos = (pos + prev[:, 0]) % ev.BAR_STEPS
             out.append(prev)
             where.append(pos)
