@@ -137,12 +137,12 @@ class PhraseInputs:
 def ort_phrase(g, x: PhraseInputs, vote: bool):
     def run(note_times):
         prev, h, c, grid = x.prev, x.state, x.state, np.zeros(x.batch, np.int64)
-        kb = x.prev[:, 1]
         events = np.empty((x.batch, x.T, 4), np.int64)
         where = np.empty((x.batch, x.T), np.int64)
         for t in range(x.T):
             t0 = time.perf_counter()
-            kb, (prev, h, c) = prev[:, 1], g.step(x.z, prev, grid % ev.BAR_STEPS, h, c, x.gumbel[t], x.bias, kb)
+            prev, h, c = g.session.run(None, {"noise": x.z, "prev": prev, "pos": grid % ev.BAR_STEPS, "h": h,
+                                              "c": c, "gumbel": x.gumbel[t], "bias": x.bias})
             note_times.append(time.perf_counter() - t0)
             grid = grid + prev[:, 0]
             events[:, t], where[:, t] = prev, grid
@@ -163,11 +163,10 @@ def torch_phrase(G, D, x: PhraseInputs, vote: bool):
     @torch.no_grad()
     def run(note_times):
         prev, h, c, grid = prev0, s, s, torch.zeros(x.batch, dtype=torch.long)
-        kb = prev0[:, 1]
         events, where = [], []
         for t in range(x.T):
             t0 = time.perf_counter()
-            kb, (prev, h, c) = prev[:, 1], G.step(z, prev, grid % ev.BAR_STEPS, h, c, gumbel[t], bias, kb)
+            prev, h, c = G.step(z, prev, grid % ev.BAR_STEPS, h, c, gumbel[t], bias)
             note_times.append(time.perf_counter() - t0)
             grid = grid + prev[:, 0]
             events.append(prev)

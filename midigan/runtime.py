@@ -8,8 +8,6 @@ Two graph kinds exist, named by the ``output`` metadata key:
   prev[batch, 4] (the previous note's classes), pos[batch] (its place in the bar), h, c,
   gumbel[batch, W] (Gumbel noise times each attribute's temperature) and bias[batch, W]
   (logits added: a preset's masks and density) -> event[batch, 4], h_out, c_out.
-  Format version 3 adds key_before[batch]: the key of the note before prev (88: none), for
-  a generator that reads the interval its last note moved by; version 2 graphs lack it.
   The attributes and the tables that decode them are in the metadata (midigan/events.py),
   with the recommended sampling settings. When ``sampling`` asks for several candidates,
   the file named by ``critic`` (an ``output = critic`` graph: events, pos -> score) is
@@ -19,7 +17,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -29,15 +26,14 @@ from .music import GRID_STEPS_PER_BEAT, PITCH_HIGH, PITCH_LOW
 from .files import data_dir
 
 FORMAT = "midigan"
-FORMAT_VERSION = 3  # bump when the graph contract changes; the runtime refuses versions not in READS
-READS = ("2", "3")  # 2: note-event models; 3: their step graph may read key_before (see IO)
+FORMAT_VERSION = 2  # 2: note-event models; bump when the graph contract changes, the runtime refuses others
 OUTPUTS = ("sequence", "event", "critic", "encoder")
 REQUIRED = ("format", "format_version", "seq_len", "noise_dim", "pitch_low", "pitch_high",
             "encoding", "output")
 ENCODING = {"sequence": "pitch-linear", "event": "note-event", "critic": "note-event", "encoder": "note-event"}
 IO = {
     "sequence": (("noise",), ("pitch",)),
-    "event": (("noise", "prev", "pos", "h", "c", "gumbel", "bias", "key_before"), ("event", "h_out", "c_out")),
+    "event": (("noise", "prev", "pos", "h", "c", "gumbel", "bias"), ("event", "h_out", "c_out")),
     "critic": (("events", "pos"), ("score",)),
     "encoder": (("events", "pos"), ("mean",)),
 }
@@ -88,9 +84,9 @@ def _check_meta(meta: dict, path) -> dict:
     if missing:
         raise ModelError(f"{path}: midigan metadata is missing {', '.join(missing)}")
     v = meta["format_version"]
-    if v not in READS:
+    if v != str(FORMAT_VERSION):
         raise ModelError(f"{path}: midigan format version {v!r} is not supported "
-                         f"(this runtime reads versions {', '.join(READS)})")
+                         f"(this runtime reads version {FORMAT_VERSION})")
     if meta["output"] not in OUTPUTS:
         raise ModelError(f"{path}: unknown output kind {meta['output']!r}")
     if meta["encoding"] != ENCODING[meta["output"]]:
@@ -169,16 +165,6 @@ def slerp_rows(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return out.reshape(a.shape)
 
 
-def io(kind: str, version: str = str(FORMAT_VERSION)) -> tuple:
-    """(input names, output names) of a graph of `kind` in a format version: an event step
-    reads key_before from version 3 on (a version-3 step without the interval input is
-    written as version 2, its contract)."""
-    ins, outs = IO[kind]
-    if kind == "event" and version == "2":
-        ins = ins[:-1]
-    return ins, outs
-
-
 def _open(path, kind: str | None, threads: int):
     """(session, checked metadata) of a graph of `kind` (None: a generator, either kind)."""
     session, meta = _session(path, threads)
@@ -192,7 +178,7 @@ def _open(path, kind: str | None, threads: int):
         raise ModelError(f"{path}: a {meta['output']!r} graph, not a {kind!r} one")
     ins = tuple(i.name for i in session.get_inputs())
     outs = tuple(o.name for o in session.get_outputs())
-    if (ins, outs) != io(kind, meta["format_version"]):
+    if (ins, outs) != IO[kind]:
         raise ModelError(f"{path}: graph inputs {ins} / outputs {outs} do not match a {kind!r} model")
     return session, meta
 
@@ -251,7 +237,6 @@ class Generator:
             self.candidates = s["candidates"]
             self.critic_temperature = float(s.get("critic_temperature", 0))
             h = self.session.get_inputs()[3].shape  # [layers, batch, hidden]
-            self.reads_before = self.meta["format_version"] != "2"
             self.layers, self.hidden = int(self.meta.get("num_layers", h[0])), int(self.meta.get("hidden_size", h[2]))
             if self.candidates > 1:
                 self.critic = self._beside(Critic, threads)
@@ -264,14 +249,6 @@ class Generator:
         if not path.is_file():
             raise ModelError(f"{self.path}: its {cls.kind} {path.name} is missing beside it")
         return cls(path, threads)
-
-    def step(self, noise, prev, pos, h, c, gumbel, bias, key_before) -> tuple:
-        """One note per row through the step graph: (event [batch, 4], h, c). `key_before`:
-        the key of the note before `prev` (fed only to a graph that reads it)."""
-        feed = {"noise": noise, "prev": prev, "pos": pos, "h": h, "c": c, "gumbel": gumbel, "bias": bias}
-        if self.reads_before:
-            feed["key_before"] = key_before
-        return self.session.run(None, feed)
 
     # -------------------------------------------------------------- the paper's model
 
@@ -394,17 +371,6 @@ def figure_hits(past: np.ndarray, context: int = FIGURE_CONTEXT) -> tuple[np.nda
     return steps_hit, keys_hit
 
 
-class LineState(NamedTuple):
-    """A snapshot of event lines: LSTM state, last note, the key before it, last onset, the figure memory."""
-    h: np.ndarray
-    c: np.ndarray
-    prev: np.ndarray
-    key_before: np.ndarray
-    grid: np.ndarray
-    started: bool
-    past: np.ndarray
-
-
 class _Lines:
     """The state of `count` event lines, each sampled as `k` candidates per phrase.
 
@@ -419,19 +385,17 @@ class _Lines:
         shape = (gen.layers, count, gen.hidden)
         self.h, self.c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
         self.prev = np.tile(np.array([ev.START[a] for a in ev.ATTRS], np.int64), (count, 1))
-        self.key_before = np.full(count, ev.START["pitch"], np.int64)  # the key of the note before prev (none yet)
         self.grid = np.zeros(count, np.int64)  # grid steps from the stream's start to the last onset
         self.started = False
 
-    def snapshot(self) -> LineState:
+    def snapshot(self) -> tuple:
         """The lines' state, to `restore` later (copies)."""
-        return LineState(self.h.copy(), self.c.copy(), self.prev.copy(), self.key_before.copy(), self.grid.copy(),
-                         self.started, self.past.copy())
+        return self.h.copy(), self.c.copy(), self.prev.copy(), self.grid.copy(), self.started, self.past.copy()
 
-    def restore(self, state: LineState) -> None:
-        self.h, self.c, self.prev = state.h.copy(), state.c.copy(), state.prev.copy()
-        self.key_before, self.grid, self.past = state.key_before.copy(), state.grid.copy(), state.past.copy()
-        self.started = state.started
+    def restore(self, state: tuple) -> None:
+        h, c, prev, grid, started, past = state
+        self.h, self.c, self.prev, self.grid, self.started = h.copy(), c.copy(), prev.copy(), grid.copy(), started
+        self.past = past.copy()
 
     def _remember(self, events: np.ndarray) -> None:
         """Add each line's new events [count, n, 4] to its past (the figure memory's)."""
@@ -463,7 +427,7 @@ class _Lines:
         for i, a in enumerate(ev.ATTRS):
             force[np.arange(len(events)), ev.OFFSETS[a] + events[:, i]] = 0.0
         zero = np.zeros((self.count, ev.WIDTH), np.float32)
-        h, c, prev, kb = self.h, self.c, self.prev, self.key_before
+        h, c, prev, sess = self.h, self.c, self.prev, self.gen.session
         for t in range(len(events)):
             b = np.repeat(force[t][None], self.count, axis=0)
             want = np.repeat(events[t][None], self.count, axis=0)
@@ -471,12 +435,13 @@ class _Lines:
                 b[:, :ev.SIZES["step"]] = NEG
                 b[np.arange(self.count), steps] = 0.0
                 want[:, 0] = steps
-            out, h, c = self.gen.step(z, prev, self.grid % ev.BAR_STEPS, h, c, zero, b, kb)
+            out, h, c = sess.run(None, {"noise": z, "prev": prev, "pos": self.grid % ev.BAR_STEPS,
+                                        "h": h, "c": c, "gumbel": zero, "bias": b})
             if not np.array_equal(out, want):
                 raise RuntimeError("teacher forcing failed: the graph did not take the forced classes")
-            kb, prev = prev[:, 1], out
+            prev = out
             self.grid = np.full(self.count, q[t], np.int64)
-        self.h, self.c, self.prev, self.key_before, self.started = h, c, prev, kb, True
+        self.h, self.c, self.prev, self.started = h, c, prev, True
         fed = np.repeat(events[None], self.count, axis=0)
         if steps is not None:
             fed[:, 0, 0] = steps  # each line's own first step
@@ -493,7 +458,7 @@ class _Lines:
         g, k, n = self.gen, self.k, self.gen.seq_len if n is None else int(n)
         rows = self.count * k
         h, c = np.repeat(self.h, k, axis=1), np.repeat(self.c, k, axis=1)
-        prev, grid, kb = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k), np.repeat(self.key_before, k)
+        prev, grid = np.repeat(self.prev, k, axis=0), np.repeat(self.grid, k)
         b = np.repeat(bias[None], rows, axis=0)
         p = ev.SPANS["pitch"]
         allowed = np.flatnonzero(bias[p] > NEG / 2)
@@ -524,7 +489,8 @@ class _Lines:
                 bt = b.copy()
                 bt[:, :ev.SIZES["step"]] += self.figures * FIGURE_STEP_SHARE * steps_hit
                 bt[:, p] += self.figures * keys_hit
-            kb, (prev, h, c) = prev[:, 1], g.step(z, prev, grid % ev.BAR_STEPS, h, c, gumbel, bt, kb)
+            prev, h, c = g.session.run(None, {"noise": z, "prev": prev, "pos": grid % ev.BAR_STEPS,
+                                              "h": h, "c": c, "gumbel": gumbel, "bias": bt})
             grid = grid + prev[:, 0]
             if t == 0 and start is not None:  # a rest longer than a bar: the note lands on `start`
                 grid = np.where(prev[:, 0] >= ev.MAX_STEP, np.maximum(grid, start), grid)
@@ -540,7 +506,6 @@ class _Lines:
                 scores = scores / self.ct + self.rng.gumbel(size=scores.shape)
             pick = pick + scores.argmax(1)
         self.h, self.c, self.prev, self.grid = h[:, pick], c[:, pick], prev[pick], grid[pick]
-        self.key_before = kb[pick]
         self._remember(events[pick])
         return ev.to_notes(events[pick], where[pick], g.tables, self.rng)
 

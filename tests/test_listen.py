@@ -60,8 +60,8 @@ def test_priming_from_what_was_heard_changes_the_answer(gen):
     play(a, CALL), play(b, other)
     # the call reached the model: the state the answer was sampled from differs with it, and so
     # does the noise the encoder read in it (the tiny model is latent)
-    (sa, za, heard_a), (sb, zb, _) = a.committed, b.committed
-    ha, grid_a, past_a, hb, grid_b = sa.h, sa.grid, sa.past, sb.h, sb.grid
+    (ha, _, _, grid_a, _, past_a), za, heard_a = a.committed
+    (hb, _, _, grid_b, _, _), zb, _ = b.committed
     assert not np.allclose(ha, hb, atol=1e-4) and not np.allclose(za, zb, atol=1e-4)
     assert grid_a == grid_b == round((CALL[-1][1]) * 24)  # its last onset, in grid steps
     assert np.allclose(heard_a[:, :3], CALL)  # what the encoder read: the call, not the answer

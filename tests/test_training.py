@@ -229,8 +229,6 @@ def test_config_fails_loudly(tmp_path):
         make_config({"kl_weight": -1.0})
     with pytest.raises(ValueError, match="intervals = 2 should be 0 or 1"):
         make_config({"intervals": 2})
-    with pytest.raises(ValueError, match="in_interval = 3 should be 0 or 1"):
-        make_config({"in_interval": 3})
     with pytest.raises(ValueError, match="unknown config"):
         load_config("huge")
     toml = tmp_path / "mine.toml"
@@ -398,66 +396,24 @@ def test_the_interval_head_adds_each_keys_interval_from_the_note_before():
 
 
 def test_a_checkpoint_from_before_the_latent_still_exports(tiny_run, tmp_path):
-    """A run written before `kl_weight`, `intervals` and `in_interval` existed has no encoder,
-    no interval head and no interval input: its config reads as 0 for each, and it exports as
-    format version 2 (a step graph without key_before), which the runtime still reads."""
+    """A run written before `kl_weight` and `intervals` existed has no encoder and no interval
+    head: its config reads as kl_weight 0, intervals 0."""
     import dataclasses
 
     from midigan.training.model import build
 
     ck = load_checkpoint(tiny_run[0])
-    cfg = make_config({"kl_weight": 0.0, "intervals": 0, "in_interval": 0}, CONFIGS["tiny"])
+    cfg = make_config({"kl_weight": 0.0, "intervals": 0}, CONFIGS["tiny"])
     G, _ = build(cfg)
     old = {**ck, "config": {k: v for k, v in dataclasses.asdict(cfg).items()
-                            if k not in ("kl_weight", "free_bits", "intervals", "in_interval")},
+                            if k not in ("kl_weight", "free_bits", "intervals")},
            "generator": G.state_dict(), "best_generator": G.state_dict()}
     torch.save(old, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt")["config"]["kl_weight"] == 0.0
     assert load_checkpoint(tmp_path / "old.pt")["config"]["intervals"] == 0
-    assert load_checkpoint(tmp_path / "old.pt")["config"]["in_interval"] == 0
     diff, _ = export_onnx(tmp_path / "old.pt", tmp_path / "old.onnx")
     assert diff <= 1e-4 and not (tmp_path / "old-encoder.onnx").exists()
-    from midigan.runtime import Generator, read_metadata
-    assert read_metadata(tmp_path / "old.onnx")["format_version"] == "2"
+    from midigan.runtime import Generator
     gen = Generator(tmp_path / "old.onnx")
-    assert not gen.reads_before and next(gen.stream(seed=0, count=2)).shape[0] == 2
     z = np.ones((2, gen.noise_dim), np.float32)
     assert gen.encoder is None and gen.noise_for(np.array([[60, 0, 1, 64]], float), z) is z
-
-
-def test_the_step_graph_reads_the_interval_as_the_training_forward_does(tiny_run):
-    """The interval input (the key the note before moved by): notes teacher-forced through the
-    exported step graph, the runtime passing each step the key before last, end in the LSTM
-    state torch's training forward reaches on the same notes; with key_before held at 'none'
-    they do not. A figure moved to another key reaches the same interval indices."""
-    from midigan import events as ev
-    from midigan.runtime import Continuation, Generator, read_metadata
-    from midigan.training.model import build
-
-    ckpt, onnx_path = tiny_run
-    gen = Generator(onnx_path)
-    assert gen.reads_before and read_metadata(onnx_path)["format_version"] == "3"
-    notes = np.array([[55 + (i * 7) % 12, i * 0.5, 0.5, 64] for i in range(12)], float)
-    c = Continuation(gen, seed=0)
-    c.feed(notes)
-    G, _ = build(CONFIGS["tiny"])
-    G.load_state_dict(load_checkpoint(ckpt)["best_generator"])
-    G.eval()
-    e, pos = ev.encode(notes[:, 0].astype(int), notes[:, 1], notes[:, 2], notes[:, 3].astype(int))
-    start = np.array([[ev.START[a] for a in ev.ATTRS]], np.int64)
-    events = torch.from_numpy(np.concatenate([start, e]))[None]
-    with torch.no_grad():
-        _, (h, _) = G(torch.from_numpy(c.z), events, torch.from_numpy(np.r_[0, pos])[None])
-    assert np.allclose(c.lines.h, h.numpy(), atol=1e-4)
-    step = gen.step
-    gen.step = lambda *a: step(*a[:-1], np.full_like(a[-1], ev.START["pitch"]))
-    blind = Continuation(gen, seed=0)
-    blind.feed(notes)
-    assert not np.allclose(blind.lines.h, h.numpy(), atol=1e-3)
-    seen = []
-    G.interval_in.register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
-    with torch.no_grad():
-        for shift in (0, 5):
-            G(torch.from_numpy(c.z), events + torch.tensor([0, shift, 0, 0]) * (events[..., 1:2] < 88),
-              torch.from_numpy(np.r_[0, pos])[None])
-    assert torch.equal(seen[0], seen[1]) and (seen[0][0, 2:] < 2 * 88 - 1).all() and (seen[0][0, :2] == 175).all()

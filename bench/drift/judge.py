@@ -96,7 +96,6 @@ def sample(G, cfg, B: int, n: int, seed: int, v: dict) -> np.ndarray:
     if v["context"] == "train":  # the note before each line: a training window's context row
         prev, pos = (x[:, 0] for x in TRAIN[0].sample(B, 0, g))
     h = c = torch.zeros(cfg.layers, B, cfg.hidden)
-    kb = torch.full((B,), N_PITCHES)  # the key before prev's (none): read by an `in_interval` generator
     out = []
 
     def pick(logits, a):
@@ -106,7 +105,7 @@ def sample(G, cfg, B: int, n: int, seed: int, v: dict) -> np.ndarray:
         return torch.argmax(logits - t * torch.log((-torch.log(u)).clamp_min(1e-10)), -1)
 
     for i in range(n + v["burn"]):
-        y, (h, c) = G._run(z, prev[:, None], pos[:, None], (h, c), kb[:, None])
+        y, (h, c) = G._run(z, prev[:, None], pos[:, None], (h, c))
         y = y[:, 0]
         s = G.step_head(y)
         s[:, 0] += v["chord"]
@@ -118,7 +117,7 @@ def sample(G, cfg, B: int, n: int, seed: int, v: dict) -> np.ndarray:
         w = G._after_pitch(u, pitch)
         e = torch.stack([step, pitch, pick(G.duration_head(w), "duration"), pick(G.velocity_head(w), "velocity")], 1)
         out.append(e)
-        kb, prev, pos = prev[:, 1], e, (pos + step) % ev.BAR_STEPS
+        prev, pos = e, (pos + step) % ev.BAR_STEPS
     return torch.stack(out[v["burn"]:], 1).numpy()
 
 

@@ -33,11 +33,10 @@ def load_checkpoint(path) -> dict:
     if missing:
         raise ValueError(f"{path}: checkpoint is missing {', '.join(missing)}")
     if isinstance(ck["config"], dict):
-        # Written before the noise became a latent (or the key head read intervals, or the input
-        # embedded them): its generator has no encoder (no interval head, no interval input).
+        # Written before the noise became a latent (or the key head read intervals): its
+        # generator has no encoder (no interval head).
         ck["config"].setdefault("kl_weight", 0.0)
         ck["config"].setdefault("intervals", 0)
-        ck["config"].setdefault("in_interval", 0)
     return ck
 
 

@@ -11,8 +11,7 @@ real windows from the generator's. Its job is at run time: it chooses each phras
 the generator also learned from it (REINFORCE) was measured and did not help (CHANGELOG.md),
 so it is gone. `seed` is the paper's design (one tanh
 value per note, noise sequence in, LSTM discriminator, binary cross-entropy), kept as a
-reproducible baseline. `tiny` is seconds on a CPU, for tests (with `in_interval`, so the
-format-version-3 graph is tested; bench/ininterval says why it is not the default).
+reproducible baseline. `tiny` is seconds on a CPU, for tests.
 """
 from __future__ import annotations
 
@@ -32,8 +31,6 @@ class Config:
     layers: int = 1  # generator LSTM layers
     emb: int = 32  # width of each attribute's input embedding (event)
     intervals: int = 1  # 1: the key head adds a logit per interval from the note before (event)
-    in_interval: int = 0  # 1: the input also embeds the interval the note before moved by (event; not the default:
-    # bench/ininterval measured it: priming and play-along followed what they heard less)
     dropout: float = 0.2  # on the generator's LSTM outputs (event): the onset head overfits first
     d_hidden: int = 128  # discriminator LSTM width
     d_emb: int = 24  # the discriminator's attribute embedding width (event)
@@ -64,8 +61,8 @@ CONFIGS = {
                    adv_steps=600, val_every=200, lr_g=2e-4, lr_final=1.0, lr_d=2e-4, beta1=0.5, label_smoothing=1.0,
                    candidates=1, transpose=0, kl_weight=0.0),
     # Seconds on a CPU: for tests and smoke runs.
-    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=8, in_interval=1, d_hidden=16,
-                   d_emb=8, batch_size=8, mle_steps=6, adv_steps=4, candidates=2, val_windows=16, val_every=5),
+    "tiny": Config(name="tiny", seq_len=32, noise_dim=8, hidden=32, layers=1, emb=8, d_hidden=16, d_emb=8,
+                   batch_size=8, mle_steps=6, adv_steps=4, candidates=2, val_windows=16, val_every=5),
 }
 
 FIELDS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -100,9 +97,8 @@ def make_config(data: dict, base: Config | None = None) -> Config:
     if cfg.model == "scalar" and (cfg.mle_steps or cfg.candidates != 1 or cfg.kl_weight):
         raise ValueError("config: a scalar model has no likelihood phase (mle_steps = 0, kl_weight = 0) "
                          "and candidates = 1")
-    for k in ("intervals", "in_interval"):
-        if getattr(cfg, k) not in (0, 1):
-            raise ValueError(f"config: {k} = {getattr(cfg, k)} should be 0 or 1")
+    if cfg.intervals not in (0, 1):
+        raise ValueError(f"config: intervals = {cfg.intervals} should be 0 or 1")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"config: dropout = {cfg.dropout} should be in [0, 1)")
     if not 0.0 <= cfg.lr_final <= 1.0:

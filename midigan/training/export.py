@@ -35,8 +35,8 @@ class _Step(torch.nn.Module):
         super().__init__()
         self.G = G
 
-    def forward(self, noise, prev, pos, h, c, gumbel, bias, key_before=None):
-        return self.G.step(noise, prev, pos, h, c, gumbel, bias, key_before)
+    def forward(self, noise, prev, pos, h, c, gumbel, bias):
+        return self.G.step(noise, prev, pos, h, c, gumbel, bias)
 
 
 class _Mean(torch.nn.Module):
@@ -51,7 +51,7 @@ class _Mean(torch.nn.Module):
 
 
 def _example(cfg: Config, batch: int, seed: int = 0):
-    """Inputs for tracing and for the parity check, in runtime.io's order."""
+    """Inputs for tracing and for the parity check, in runtime.IO's order."""
     g = torch.Generator().manual_seed(seed)
     if cfg.model == "scalar":
         return (torch.randn(batch, cfg.seq_len, cfg.noise_dim, generator=g),)
@@ -61,19 +61,13 @@ def _example(cfg: Config, batch: int, seed: int = 0):
     return (torch.randn(batch, cfg.noise_dim, generator=g), prev,
             torch.randint(0, ev.BAR_STEPS, (batch,), generator=g),
             torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g) * 0.5,
-            gumbel, torch.zeros(batch, ev.WIDTH)) + (
-        (torch.randint(0, ev.SIZES["pitch"] + 1, (batch,), generator=g),) if cfg.in_interval else ())
+            gumbel, torch.zeros(batch, ev.WIDTH))
 
 
 def _critic_example(batch: int, steps: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     events = torch.stack([torch.randint(0, ev.SIZES[a], (batch, steps), generator=g) for a in ev.ATTRS], dim=-1)
     return events, torch.randint(0, ev.BAR_STEPS, (batch, steps), generator=g)
-
-
-def _version(cfg: Config) -> str:
-    """The format version whose contract the graphs keep: 3 where the step reads key_before."""
-    return str(runtime.FORMAT_VERSION) if cfg.model == "event" and cfg.in_interval else "2"
 
 
 def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: dict | None = None,
@@ -83,7 +77,7 @@ def metadata(cfg: Config, ck: dict, command: str, critic: str = "", sampling: di
     credit = PIANO_MIDI_DE if "piano-midi" in corpus.get("name", "") else "see the training corpus's licence"
     meta = {
         "format": runtime.FORMAT,
-        "format_version": _version(cfg),
+        "format_version": str(runtime.FORMAT_VERSION),
         "output": "sequence" if cfg.model == "scalar" else "event",
         "encoding": "pitch-linear" if cfg.model == "scalar" else "note-event",
         "seq_len": str(cfg.seq_len),
@@ -207,7 +201,7 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
     G.eval(), D.eval()
     output = Path(output)
     if cfg.model == "scalar":
-        diff = _write(output, G, _example(cfg, 2), _example(cfg, 3, seed=1), runtime.io("sequence"),
+        diff = _write(output, G, _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["sequence"],
                       {"noise": {0: "batch", 1: "steps"}, "pitch": {0: "batch", 1: "steps"}},
                       metadata(cfg, ck, command), runtime.Generator)  # the runtime must accept what we ship
         return diff, output.stat().st_size
@@ -219,7 +213,7 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
         critic = output.with_name(output.stem + "-critic.onnx")
         batch = {0: "batch", 1: "steps"}
         diffs.append(_write(critic, D, _critic_example(2, 12), _critic_example(3, 20, seed=1),
-                            runtime.io("critic"), {"events": batch, "pos": batch, "score": {0: "batch"}},
+                            runtime.IO["critic"], {"events": batch, "pos": batch, "score": {0: "batch"}},
                             {**metadata(cfg, ck, command), "output": "critic"}))
         critic = critic.name
     encoder = ""
@@ -227,17 +221,14 @@ def export_onnx(checkpoint, output, command: str = "", sampling: dict | None = N
         encoder = output.with_name(output.stem + "-encoder.onnx")
         batch = {0: "batch", 1: "steps"}
         diffs.append(_write(encoder, _Mean(G.encoder).eval(), _critic_example(2, 12), _critic_example(3, 20, seed=1),
-                            runtime.io("encoder"), {"events": batch, "pos": batch, "mean": {0: "batch"}},
+                            runtime.IO["encoder"], {"events": batch, "pos": batch, "mean": {0: "batch"}},
                             {**metadata(cfg, ck, command), "output": "encoder"}))
         encoder = encoder.name
     b = {1: "batch"}
     dyn = {"noise": {0: "batch"}, "prev": {0: "batch"}, "pos": {0: "batch"}, "h": b, "c": b,
-           "gumbel": {0: "batch"}, "bias": {0: "batch"}, "key_before": {0: "batch"}, "event": {0: "batch"},
-           "h_out": b, "c_out": b}
+           "gumbel": {0: "batch"}, "bias": {0: "batch"}, "event": {0: "batch"}, "h_out": b, "c_out": b}
     # eval(): the exporter restores the wrapper's training flag afterwards, and with it G's
     # (dropout on would make the parity check compare different samples).
-    names = runtime.io("event", _version(cfg))
-    dyn = {k: v for k, v in dyn.items() if k in names[0] + names[1]}
-    diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), names, dyn,
-                        metadata(cfg, ck, command, critic, sampling, encoder), runtime.Generator))
+    diffs.append(_write(output, _Step(G).eval(), _example(cfg, 2), _example(cfg, 3, seed=1), runtime.IO["event"],
+                        dyn, metadata(cfg, ck, command, critic, sampling, encoder), runtime.Generator))
     return max(diffs), output.stat().st_size

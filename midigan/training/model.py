@@ -6,8 +6,7 @@ per note; an LSTM discriminator reads the values.
 event (the default): an autoregressive LSTM over note events (midigan/events.py),
 conditioned on one noise vector per sequence fed at every step. In training that noise is
 drawn from an encoder's posterior over the window (a VAE's latent, `kl_weight` > 0), so it
-comes to mean the window's texture; at run time it is drawn from N(0, I). Its input is the
-note before (and, with `in_interval`, the interval that note moved by). Each step samples,
+comes to mean the window's texture; at run time it is drawn from N(0, I). Each step samples,
 in order, the onset step, the key, the duration and the velocity, each head seeing
 what was sampled before it in the same note, so a chord's keys know they are a chord
 and a note's length knows its key. The discriminator is a bidirectional LSTM over
@@ -94,11 +93,7 @@ class EventGenerator(nn.Module):
         super().__init__()
         self.encoder = Encoder(cfg) if cfg.kl_weight > 0 else None
         self.embed = Embed(cfg.emb)
-        # The interval the note before moved by (-87..87; 175 = unknown: a line's first notes), so a
-        # figure looks the same in every key (measured: bench/ininterval).
-        self.interval_in = nn.Embedding(2 * N_PITCHES, cfg.emb) if cfg.in_interval else None
-        width = 5 * cfg.emb + cfg.noise_dim + (cfg.emb if self.interval_in is not None else 0)
-        self.lstm = nn.LSTM(width, cfg.hidden, cfg.layers, batch_first=True,
+        self.lstm = nn.LSTM(5 * cfg.emb + cfg.noise_dim, cfg.hidden, cfg.layers, batch_first=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.drop = nn.Dropout(cfg.dropout)
         H = cfg.hidden
@@ -115,16 +110,9 @@ class EventGenerator(nn.Module):
         self.velocity_head = nn.Linear(H, ev.SIZES["velocity"])
         self.layers, self.hidden = cfg.layers, cfg.hidden
 
-    def _run(self, z, prev, prev_pos, state=None, key_before=None):
+    def _run(self, z, prev, prev_pos, state=None):
         x = self.embed(prev, prev_pos)
-        parts = [x, z.unsqueeze(1).expand(-1, x.shape[1], -1)]
-        if self.interval_in is not None:
-            p1 = prev[..., 1]
-            p2 = key_before if key_before is not None else torch.full_like(p1, N_PITCHES)
-            ok = (p1 < N_PITCHES) & (p2 < N_PITCHES)
-            unknown = torch.full_like(p1, 2 * N_PITCHES - 1)
-            parts.append(self.interval_in(torch.where(ok, p1 - p2 + N_PITCHES - 1, unknown)))
-        x = torch.cat(parts, dim=-1)
+        x = torch.cat([x, z.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
         y, state = self.lstm(x, state)
         return self.drop(y), state
 
@@ -157,8 +145,7 @@ class EventGenerator(nn.Module):
             mean, logvar = self.encoder(cur, pos[:, 1:])
             z = mean + torch.exp(0.5 * logvar) * z
             kl = (0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)).mean(0)
-        key_before = torch.cat([torch.full_like(prev[:, :1, 1], N_PITCHES), prev[:, :-1, 1]], 1)
-        y, state = self._run(z, prev, prev_pos, state, key_before)
+        y, state = self._run(z, prev, prev_pos, state)
         step, pitch = cur[..., 0], cur[..., 1]
         u = self._after_step(y, step, prev_pos)
         v = self._after_pitch(u, pitch)
@@ -168,15 +155,13 @@ class EventGenerator(nn.Module):
             return torch.cat(logits, dim=-1), state, kl
         return torch.cat(logits, dim=-1), state
 
-    def step(self, z, prev, pos, h, c, gumbel, bias, key_before=None):
+    def step(self, z, prev, pos, h, c, gumbel, bias):
         """One sampled note, as exported: prev [B, 4], pos [B] (its bar position), state,
         gumbel and bias [B, WIDTH] (Gumbel noise already scaled by each attribute's
-        temperature, and logits to add: masks, density), key_before [B] (the key of the note
-        before prev; 88 or None: none; read with `in_interval`) -> (event [B, 4], h, c).
+        temperature, and logits to add: masks, density) -> (event [B, 4], h, c).
 
         argmax(logits + bias + T * Gumbel) draws from softmax((logits + bias) / T)."""
-        y, (h, c) = self._run(z, prev.unsqueeze(1), pos.unsqueeze(1), (h, c),
-                              None if key_before is None else key_before.unsqueeze(1))
+        y, (h, c) = self._run(z, prev.unsqueeze(1), pos.unsqueeze(1), (h, c))
         y = y[:, 0]
         def pick(logits, a):
             s = ev.SPANS[a]
@@ -190,7 +175,7 @@ class EventGenerator(nn.Module):
 
     @torch.no_grad()
     def sample(self, z, steps: int, temperature: float, generator: torch.Generator,
-               prev=None, pos=None, state=None, key_before=None):
+               prev=None, pos=None, state=None):
         """`steps` notes per noise row, from the start (or after prev at pos, with the LSTM
         state that consumed what came before): (events [B, steps, 4], bar positions [B, steps])."""
         B = z.shape[0]
@@ -209,7 +194,7 @@ class EventGenerator(nn.Module):
             u = torch.rand(B, ev.WIDTH, generator=generator, device=generator.device).to(z.device)
             # Gumbel(0, 1) = -log(E), E = -log(U) ~ Exp(1); E kept above 0 so the log stays finite.
             g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)) * temperature
-            key_before, (prev, h, c) = prev[:, 1], self.step(z, prev, pos, h, c, g, bias, key_before)
+            prev, h, c = self.step(z, prev, pos, h, c, g, bias)
             pos = (pos + prev[:, 0]) % ev.BAR_STEPS
             out.append(prev)
             where.append(pos)

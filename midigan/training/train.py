@@ -173,8 +173,7 @@ def _continuations(cfg, G, e, pos, g, dev):
     G.eval()
     z = torch.randn(len(e), cfg.noise_dim, generator=g).to(dev)
     _, state = G(z, e[:, :PREFIX + 1], pos[:, :PREFIX + 1])
-    return G.sample(z, cfg.seq_len, cfg.temperature, g, prev=e[:, PREFIX], pos=pos[:, PREFIX], state=state,
-                    key_before=e[:, PREFIX - 1, 1])
+    return G.sample(z, cfg.seq_len, cfg.temperature, g, prev=e[:, PREFIX], pos=pos[:, PREFIX], state=state)
 
 
 def _bce(logits, target: float):
