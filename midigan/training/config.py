@@ -35,7 +35,7 @@ class Config:
     d_hidden: int = 128  # discriminator LSTM width
     d_emb: int = 24  # the discriminator's attribute embedding width (event)
     batch_size: int = 64
-    mle_steps: int = 6000  # likelihood steps (event): twice 3,000 judged better on validation (CHANGELOG)
+    mle_steps: int = 3000  # likelihood steps (event)
     adv_steps: int = 500  # discriminator steps (event: against the frozen generator; scalar: the GAN)
     lr_g: float = 2e-3  # falls by a cosine to lr_g * lr_final over the likelihood steps
     lr_final: float = 0.05
